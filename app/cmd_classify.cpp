@@ -1,0 +1,191 @@
+// `vit classify`: classify files, folders and path lists; stream one record per input in input order.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "atomic_output.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "inputs.hpp"
+#include "output.hpp"
+#include "pipeline.hpp"
+#include "progress.hpp"
+
+namespace vit::app {
+
+namespace {
+
+struct ClassifyOptions {
+    ModelOptions model;
+    std::vector<std::string> inputs;
+    int top_k = 5;
+    std::string format = "text";
+    bool logits = false;
+    int batch_size = 8;
+    int decode_threads = 0;
+    bool recursive = false;
+    std::string ext;
+    std::string files_from;
+    bool null_sep = false;
+    std::string output;
+    std::string shard;
+    std::string skip_done;
+    bool fail_fast = false;
+    bool progress_on = false, progress_off = false;
+    std::int64_t max_pixels = 100'000'000;
+};
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_signal(int sig) {
+    g_interrupted = 1;
+    std::signal(sig, SIG_DFL);   // a second signal ends the process at once
+}
+
+// Paths already recorded in an earlier jsonl result.
+std::set<std::string> read_done(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error(file + ": cannot open --skip-done file");
+    std::set<std::string> done;
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (line.empty()) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("path") || !j["path"].is_string()) {
+            warn(file + ":" + std::to_string(lineno) + ": not a jsonl result record, ignored");
+            continue;
+        }
+        done.insert(j["path"].get<std::string>());
+    }
+    return done;
+}
+
+int run_classify(const ClassifyOptions& o) {
+    if (o.inputs.empty() && o.files_from.empty())
+        throw std::runtime_error("no inputs: give image files or folders, '-' for stdin, or --files-from");
+    InputOptions in;
+    in.recursive = o.recursive;
+    if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
+    if (!o.shard.empty()) parse_shard(o.shard, in.shard_index, in.shard_count);
+    std::set<std::string> done;
+    if (!o.skip_done.empty()) {
+        done = read_done(o.skip_done);
+        in.skip = &done;
+    }
+    std::ifstream list_file;
+    if (!o.files_from.empty()) {
+        if (o.files_from == "-") {
+            in.list = &std::cin;
+        } else {
+            list_file.open(o.files_from, std::ios::binary);
+            if (!list_file) throw std::runtime_error(o.files_from + ": cannot open --files-from list");
+            in.list = &list_file;
+        }
+        in.list_delim = o.null_sep ? '\0' : '\n';
+    }
+    InputList inputs(o.inputs, in);
+    inputs.warn = [](const std::string& m) { warn(m); };
+
+    auto model = load_model(o.model);   // model problems are fatal before any output is written
+
+    // With no streamed list the inputs are enumerated up front, so the progress bar knows the total.
+    std::vector<std::string> all;
+    std::int64_t total = -1;
+    if (!in.list) {
+        std::string p;
+        while (inputs.next(p)) all.push_back(p);
+        total = static_cast<std::int64_t>(all.size());
+    }
+    std::size_t pos = 0;
+    InputSource source = [&](std::string& path) {
+        if (g_interrupted) return false;
+        if (!in.list) {
+            if (pos >= all.size()) return false;
+            path = all[pos++];
+            return true;
+        }
+        return inputs.next(path);
+    };
+
+    std::unique_ptr<AtomicOutput> file;
+    if (!o.output.empty()) file = std::make_unique<AtomicOutput>(o.output);
+    std::ostream& out = file ? file->stream() : std::cout;
+    auto writer = make_writer(o.format, out, o.top_k, o.logits);
+    Progress progress(o.progress_on ? "on" : o.progress_off ? "off" : "auto", total);
+
+    PipelineOptions po;
+    po.batch_size = o.batch_size;
+    po.top_k = o.top_k;
+    po.keep_logits = o.logits;
+    po.max_pixels = o.max_pixels;
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    po.decode_threads = o.decode_threads > 0 ? o.decode_threads : std::max(1, cores - num_threads());
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::int64_t n = 0, failed = 0;
+    bool first_error_stop = false;
+    writer->begin();
+    classify_stream(*model, source, [&](ClassifyResult&& r) {
+        writer->write(r);
+        ++n;
+        if (!r.ok()) {
+            ++failed;
+            if (o.fail_fast) {
+                warn("stopping at the first bad input (--fail-fast): " + r.error);
+                first_error_stop = true;
+                return false;
+            }
+        }
+        progress.tick(n, failed);
+        return true;
+    }, po);
+    writer->end();
+    progress.finish();
+    if (file) file->commit();
+    if (g_interrupted) {
+        warn("interrupted: " + std::to_string(n) + " inputs written");
+        return kFatal;
+    }
+    (void)first_error_stop;
+    return failed ? kSomeInputsFailed : kOk;
+}
+
+}  // namespace
+
+void setup_classify(CLI::App& app, std::function<int()>& run) {
+    auto opt = std::make_shared<ClassifyOptions>();
+    auto* sub = app.add_subcommand("classify", "Classify images: files, folders, '-' (stdin) or --files-from lists");
+    opt->model.add_to(*sub);
+    sub->add_option("inputs", opt->inputs, "Image files or folders; '-' reads one encoded image from stdin");
+    sub->add_option("-k,--top-k", opt->top_k, "Number of classes reported per image")->check(CLI::Range(1, 1000000))->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")
+        ->check(CLI::IsMember({"text", "json", "jsonl", "csv", "tsv"}))->capture_default_str();
+    sub->add_flag("--logits", opt->logits, "Add the raw logits of all classes to each record");
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads (0 = cores not used for inference, at least 1)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_flag("-r,--recursive", opt->recursive, "Descend into sub-folders");
+    sub->add_option("--ext", opt->ext, "Comma-separated extensions picked from folders (default: common image types)");
+    sub->add_option("--files-from", opt->files_from, "Read input paths from FILE ('-' = stdin), one per line");
+    sub->add_flag("-0,--null", opt->null_sep, "--files-from paths are NUL-separated (find -print0)");
+    sub->add_option("-o,--output", opt->output, "Write results to FILE (atomically: temp file + rename)");
+    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): inputs whose position % N == K");
+    sub->add_option("--skip-done", opt->skip_done, "Skip inputs that have a record in this earlier jsonl result");
+    sub->add_flag("--fail-fast", opt->fail_fast, "Stop at the first input that cannot be classified");
+    auto* pon = sub->add_flag("--progress", opt->progress_on, "Always show the progress bar on stderr");
+    auto* poff = sub->add_flag("--no-progress", opt->progress_off, "Never show the progress bar");
+    pon->excludes(poff);
+    sub->add_option("--max-pixels", opt->max_pixels, "Reject images with more pixels than this (checked before decoding)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    sub->callback([opt, &run] { run = [opt] { return run_classify(*opt); }; });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,40 @@
+// Pieces shared by the subcommands: model selection options, thread settings, exit codes.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "model.hpp"
+
+namespace vit::app {
+
+enum ExitCode { kOk = 0, kFatal = 1, kSomeInputsFailed = 2 };
+
+// --model DIR | --config FILE [--weights FILE], defaulting to the built-in model.
+struct ModelOptions {
+    std::string model_dir;
+    std::string config;
+    std::string weights;
+    std::string precision = "fp32";
+    int threads = 0;
+
+    void add_to(CLI::App& app, bool with_precision = true);
+    ModelSpec resolve() const;              // throws ModelError
+};
+
+// The built-in default model: $VIT_DEFAULT_MODEL, then models/fashion-vit next to the executable's tree,
+// then the source tree it was built from.
+std::filesystem::path default_model_dir();
+
+// Applies --threads (0 = all cores) and returns the inference thread count.
+int apply_threads(int threads);
+
+// Loads the model, printing weight warnings to stderr.
+std::unique_ptr<VitModel> load_model(const ModelOptions& opt);
+
+void warn(const std::string& msg);          // "vit: warning: ..." on stderr
+
+}  // namespace vit::app

@@ -1,0 +1,216 @@
+// oneDNN primitives behind the op wrappers declared in ops.hpp.
+#include "ops.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace vit {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+std::string to_string(Precision p) {
+    switch (p) {
+        case Precision::F32: return "fp32";
+        case Precision::BF16: return "bf16";
+        case Precision::INT8: return "int8";
+    }
+    return "?";
+}
+
+Precision parse_precision(const std::string& s) {
+    if (s == "fp32" || s == "f32") return Precision::F32;
+    if (s == "bf16") return Precision::BF16;
+    if (s == "int8") return Precision::INT8;
+    throw std::invalid_argument("precision \"" + s + "\" is not one of fp32, bf16, int8");
+}
+
+Runtime& Runtime::get() {
+    static Runtime rt;
+    return rt;
+}
+
+void set_num_threads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+namespace {
+
+std::string impl_of(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------- Linear
+
+Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
+    : K_(K), N_(N), ep_(ep), precision_(p) {
+    auto& rt = Runtime::get();
+    const dt wdt = p == Precision::BF16 ? dt::bf16 : dt::f32;
+    // Choose the weights layout once with a representative M; every later primitive is built for it.
+    const memory::desc src_md({64, K}, p == Precision::BF16 ? dt::bf16 : dt::f32, tag::ab);
+    const memory::desc w_any({K, N}, wdt, tag::any);
+    const memory::desc b_md({1, N}, dt::f32, tag::ab);
+    const memory::desc dst_md({64, N}, dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_any, b_md, dst_md), rt.engine);
+
+    // PyTorch's W[N, K] is the matmul's weights [K, N] in "ba" order: reorder straight from the caller's buffer.
+    memory user_w({{K, N}, dt::f32, tag::ba}, rt.engine, const_cast<float*>(w_nk));
+    weights_ = memory(pd.weights_desc(), rt.engine);
+    dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
+    bias_ = memory(b_md, rt.engine);
+    auto* bp = static_cast<float*>(bias_.get_data_handle());
+    for (int n = 0; n < N; ++n) bp[n] = bias ? bias[n] : 0.f;
+    rt.stream.wait();
+}
+
+std::size_t Linear::weight_bytes() const { return weights_ ? weights_.get_desc().get_size() : 0; }
+
+const Linear::Prim& Linear::prim(std::int64_t M) const {
+    auto it = prims_.find(M);
+    if (it != prims_.end()) return it->second;
+    auto& rt = Runtime::get();
+    const memory::desc src_md({M, K_}, precision_ == Precision::BF16 ? dt::bf16 : dt::f32, tag::ab);
+    const memory::desc dst_md({M, N_}, dt::f32, tag::ab);
+    dnnl::post_ops po;
+    if (ep_ == Epilogue::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    if (ep_ == Epilogue::Residual) po.append_sum(1.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md), attr,
+                                    rt.engine);
+    Prim p{dnnl::matmul(pd), src_md, dst_md, impl_of(pd)};
+    return prims_.emplace(M, std::move(p)).first->second;
+}
+
+std::string Linear::impl_name(std::int64_t M) const { return prim(M).impl; }
+
+void Linear::forward(const float* x, std::int64_t M, float* y) const {
+    auto& rt = Runtime::get();
+    const Prim& p = prim(M);
+    memory dst(p.dst_md, rt.engine, y);
+    if (precision_ == Precision::BF16) {
+        // Activations arrive as f32: convert once per call into a bf16 scratch buffer.
+        thread_local std::vector<std::uint16_t> buf;
+        buf.resize(static_cast<std::size_t>(M) * K_);
+        memory xs({{M, K_}, dt::f32, tag::ab}, rt.engine, const_cast<float*>(x));
+        memory xb(p.src_md, rt.engine, buf.data());
+        dnnl::reorder(xs, xb).execute(rt.stream, xs, xb);
+        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
+                                 {DNNL_ARG_DST, dst}});
+    } else {
+        memory src(p.src_md, rt.engine, const_cast<float*>(x));
+        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
+                                 {DNNL_ARG_DST, dst}});
+    }
+    rt.stream.wait();
+}
+
+// ------------------------------------------------------------------------------------------------- LayerNorm
+
+LayerNorm::LayerNorm(const float* weight, const float* bias, int D, float eps) : D_(D), eps_(eps) {
+    auto& rt = Runtime::get();
+    const memory::desc md({D}, dt::f32, tag::a);
+    scale_ = memory(md, rt.engine);
+    shift_ = memory(md, rt.engine);
+    auto* s = static_cast<float*>(scale_.get_data_handle());
+    auto* b = static_cast<float*>(shift_.get_data_handle());
+    for (int i = 0; i < D; ++i) s[i] = weight[i], b[i] = bias[i];
+}
+
+void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
+    auto& rt = Runtime::get();
+    const memory::desc md({M, D_}, dt::f32, tag::ab);
+    auto it = prims_.find(M);
+    if (it == prims_.end()) {
+        using nf = dnnl::normalization_flags;
+        dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, eps_,
+                                                  nf::use_scale | nf::use_shift);
+        it = prims_.emplace(M, dnnl::layer_normalization_forward({d, rt.engine})).first;
+    }
+    memory src(md, rt.engine, const_cast<float*>(x)), dst(md, rt.engine, y);
+    it->second.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_},
+                                   {DNNL_ARG_SHIFT, shift_}});
+    rt.stream.wait();
+}
+
+// --------------------------------------------------------------------------------------- softmax, GELU helpers
+
+void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
+    static std::map<std::pair<std::int64_t, std::int64_t>, dnnl::softmax_forward> cache;
+    auto& rt = Runtime::get();
+    const memory::desc md({rows, cols}, dt::f32, tag::ab);
+    auto key = std::make_pair(rows, cols);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+        dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, 1);
+        it = cache.emplace(key, dnnl::softmax_forward({d, rt.engine})).first;
+    }
+    memory m(md, rt.engine, x);
+    it->second.execute(rt.stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+    rt.stream.wait();
+}
+
+void gelu(float* x, std::int64_t n) {
+    static std::map<std::int64_t, dnnl::eltwise_forward> cache;
+    auto& rt = Runtime::get();
+    const memory::desc md({n}, dt::f32, tag::a);
+    auto it = cache.find(n);
+    if (it == cache.end()) {
+        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, md, 0.f,
+                                      0.f);
+        it = cache.emplace(n, dnnl::eltwise_forward({d, rt.engine})).first;
+    }
+    memory m(md, rt.engine, x);
+    it->second.execute(rt.stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+    rt.stream.wait();
+}
+
+// ------------------------------------------------------------------------------------------------- Attention
+
+Attention::Attention(int num_heads, int head_dim, float scale) : H_(num_heads), d_(head_dim), scale_(scale) {}
+
+const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
+    auto key = std::make_pair(B, T);
+    auto it = prims_.find(key);
+    if (it != prims_.end()) return it->second;
+    auto& rt = Runtime::get();
+    const std::int64_t H = H_, d = d_, D = H * d;
+    // Q, K and V are strided views into qkv [B, T, 3, H, d]: no per-head copies.
+    const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
+    const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
+    const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
+    const memory::desc ctx_md({B, H, T, d}, dt::f32, {T * D, d, D, 1});
+    dnnl::primitive_attr qk_attr;
+    qk_attr.set_output_scales(0, {scale_});
+    dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(s_md, q_md, ctx_md), rt.engine);
+    const memory::desc rows_md({B * H * T, T}, dt::f32, tag::ab);
+    dnnl::softmax_forward::desc sm(dnnl::prop_kind::forward_inference, rows_md, 1);
+    Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd), dnnl::softmax_forward({sm, rt.engine})};
+    return prims_.emplace(key, std::move(p)).first->second;
+}
+
+void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const {
+    auto& rt = Runtime::get();
+    const Prims& p = prims(B, T);
+    const std::int64_t H = H_, d = d_, D = H * d;
+    auto* base = const_cast<float*>(qkv);
+    const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
+    const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
+    const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
+    const memory::desc ctx_md({B, H, T, d}, dt::f32, {T * D, d, D, 1});
+    const memory::desc rows_md({B * H * T, T}, dt::f32, tag::ab);
+    memory q(q_md, rt.engine, base), kt(kt_md, rt.engine, base + D), v(q_md, rt.engine, base + 2 * D);
+    memory s(s_md, rt.engine, scores), rows(rows_md, rt.engine, scores), out(ctx_md, rt.engine, ctx);
+    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, s}});
+    p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, rows}, {DNNL_ARG_DST, rows}});
+    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, out}});
+    rt.stream.wait();
+}
+
+}  // namespace vit

@@ -1,0 +1,63 @@
+// Op wrappers against hand-computed values and PyTorch references (tests/fixtures/ops.safetensors).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "ops.hpp"
+#include "test_util.hpp"
+
+using namespace vit;
+
+TEST_CASE("attention worked example from the design notes (unscaled, X·W convention)") {
+    // X (3x4) and Wq, Wk, Wv (4x3) as in DEVELOPERS.md.
+    const float X[3][4] = {{1, 0, 1, 0}, {0, 2, 0, 2}, {1, 1, 1, 1}};
+    const float Wq[4][3] = {{1, 0, 1}, {1, 0, 0}, {0, 0, 1}, {0, 1, 1}};
+    const float Wk[4][3] = {{0, 0, 1}, {1, 1, 0}, {0, 1, 0}, {1, 1, 0}};
+    const float Wv[4][3] = {{0, 2, 0}, {0, 3, 0}, {1, 0, 3}, {1, 1, 0}};
+    // One packed projection in PyTorch's [out, in] layout: rows 0-2 = Wqᵀ, 3-5 = Wkᵀ, 6-8 = Wvᵀ.
+    std::vector<float> w(9 * 4);
+    for (int o = 0; o < 3; ++o)
+        for (int i = 0; i < 4; ++i) {
+            w[(0 + o) * 4 + i] = Wq[i][o];
+            w[(3 + o) * 4 + i] = Wk[i][o];
+            w[(6 + o) * 4 + i] = Wv[i][o];
+        }
+    Linear qkv(w.data(), nullptr, 4, 9, Linear::Epilogue::None);
+    std::vector<float> packed(3 * 9), scores(9), out(9);
+    qkv.forward(&X[0][0], 3, packed.data());
+    Attention attn(/*heads=*/1, /*head_dim=*/3, /*scale=*/1.0f);
+    attn.forward(packed.data(), 1, 3, scores.data(), out.data());
+    const float expected[3][3] = {{1.9366f, 6.6831f, 1.5951f}, {2.0000f, 7.9640f, 0.0540f}, {1.9997f, 7.7599f, 0.3584f}};
+    for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) CHECK(out[r * 3 + c] == doctest::Approx(expected[r][c]).epsilon(1e-4));
+    // Each row of the attention matrix is a probability distribution.
+    for (int r = 0; r < 3; ++r) CHECK(scores[r * 3] + scores[r * 3 + 1] + scores[r * 3 + 2] == doctest::Approx(1.0));
+}
+
+TEST_CASE("softmax rows against hand-computed values") {
+    std::vector<float> x = {0, 0, 0, 1, 2, 3, 1000, 1000, -1000};
+    softmax_rows(x.data(), 3, 3);
+    for (int i = 0; i < 3; ++i) CHECK(x[i] == doctest::Approx(1.0 / 3));
+    const double e = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    CHECK(x[3] == doctest::Approx(std::exp(1.0) / e));
+    CHECK(x[5] == doctest::Approx(std::exp(3.0) / e));
+    CHECK(x[6] == doctest::Approx(0.5));
+    CHECK(x[8] == doctest::Approx(0.0));
+}
+
+TEST_CASE("linear fuses bias, GELU and residual") {
+    const float w[2 * 3] = {1, 2, 3, -1, 0, 1};   // [N=2, K=3]
+    const float b[2] = {0.5f, -0.25f};
+    const float x[3] = {1, -1, 2};
+    float y[2];
+    Linear(w, b, 3, 2, Linear::Epilogue::None).forward(x, 1, y);
+    CHECK(y[0] == doctest::Approx(5.5));
+    CHECK(y[1] == doctest::Approx(0.75));
+    Linear(w, b, 3, 2, Linear::Epilogue::Gelu).forward(x, 1, y);
+    CHECK(y[0] == doctest::Approx(5.5 * 0.5 * (1 + std::erf(5.5 / std::sqrt(2.0)))));
+    CHECK(y[1] == doctest::Approx(0.75 * 0.5 * (1 + std::erf(0.75 / std::sqrt(2.0)))));
+    float acc[2] = {10, 20};
+    Linear(w, b, 3, 2, Linear::Epilogue::Residual).forward(x, 1, acc);
+    CHECK(acc[0] == doctest::Approx(15.5));
+    CHECK(acc[1] == doctest::Approx(20.75));
+}
