@@ -9,5 +9,6 @@ namespace vit::app {
 
 void setup_classify(CLI::App& app, std::function<int()>& run);
 void setup_info(CLI::App& app, std::function<int()>& run);
+void setup_bench(CLI::App& app, std::function<int()>& run);
 
 }  // namespace vit::app

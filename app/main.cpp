@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     std::function<int()> run;
     vit::app::setup_classify(app, run);
     vit::app::setup_info(app, run);
+    vit::app::setup_bench(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -108,7 +108,9 @@ public:
                 item.input.resize(input_size_);
                 load_input(path, spec_, item.input.data(), opt_.max_pixels);
             } catch (const std::exception& e) {
+                // Records carry the path separately: drop it from the message when the decoder put it first.
                 item.error = e.what();
+                if (item.error.rfind(path + ": ", 0) == 0) item.error.erase(0, path.size() + 2);
                 item.input = {};
             }
             std::lock_guard<std::mutex> lk(m_);

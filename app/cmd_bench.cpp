@@ -1,0 +1,113 @@
+// `vit bench`: times the forward pass on synthetic input (load, first inference, median/p90/p99, images/s,
+// GFLOP/s, peak RSS).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "common.hpp"
+
+namespace vit::app {
+
+namespace {
+
+struct BenchOptions {
+    ModelOptions model;
+    int batch_size = 1;
+    int iterations = 20;
+    int warmup = 3;
+    std::string format = "text";
+};
+
+double peak_rss_mb() {
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;   // Linux reports KiB
+}
+
+double percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    const double pos = q * (v.size() - 1);
+    const auto lo = static_cast<std::size_t>(pos);
+    const auto hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+
+int run_bench(const BenchOptions& o) {
+    using clock = std::chrono::steady_clock;
+    auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    const auto t0 = clock::now();
+    auto model = load_model(o.model);
+    const double load_ms = ms(clock::now() - t0);
+
+    const std::int64_t B = o.batch_size;
+    std::vector<float> input(static_cast<std::size_t>(B * model->input_size()));
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (auto& v : input) v = nd(rng);
+    std::vector<float> logits(static_cast<std::size_t>(B * model->config().num_classes));
+
+    auto t1 = clock::now();
+    model->forward(input.data(), B, logits.data());
+    const double first_ms = ms(clock::now() - t1);
+    for (int i = 0; i < o.warmup; ++i) model->forward(input.data(), B, logits.data());
+    std::vector<double> times;
+    for (int i = 0; i < o.iterations; ++i) {
+        t1 = clock::now();
+        model->forward(input.data(), B, logits.data());
+        times.push_back(ms(clock::now() - t1));
+    }
+    const double median = percentile(times, 0.5), p90 = percentile(times, 0.9), p99 = percentile(times, 0.99);
+    const double ips = B * 1000.0 / median;
+    const double gflops = model->gflops_per_image() * ips;
+    nlohmann::json j = {{"model", model->spec().config_path.string()},
+                        {"precision", to_string(model->precision())},
+                        {"threads", num_threads()},
+                        {"batch_size", B},
+                        {"iterations", o.iterations},
+                        {"load_ms", load_ms},
+                        {"first_inference_ms", first_ms},
+                        {"median_ms", median},
+                        {"p90_ms", p90},
+                        {"p99_ms", p99},
+                        {"ms_per_image", median / B},
+                        {"images_per_s", ips},
+                        {"gflops_per_image", model->gflops_per_image()},
+                        {"achieved_gflops", gflops},
+                        {"peak_rss_mb", peak_rss_mb()}};
+    if (o.format == "json") {
+        std::cout << j.dump(2) << "\n";
+        return kOk;
+    }
+    std::printf("model            %s\n", j["model"].get<std::string>().c_str());
+    std::printf("precision        %s, %d threads, batch %lld\n", j["precision"].get<std::string>().c_str(), num_threads(),
+                static_cast<long long>(B));
+    std::printf("load             %.1f ms\n", load_ms);
+    std::printf("first inference  %.1f ms\n", first_ms);
+    std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99, o.iterations);
+    std::printf("per image        %.2f ms, %.1f images/s\n", median / B, ips);
+    std::printf("compute          %.1f GFLOP/s (%.2f GFLOP per image)\n", gflops, model->gflops_per_image());
+    std::printf("peak RSS         %.1f MB\n", peak_rss_mb());
+    return kOk;
+}
+
+}  // namespace
+
+void setup_bench(CLI::App& app, std::function<int()>& run) {
+    auto opt = std::make_shared<BenchOptions>();
+    auto* sub = app.add_subcommand("bench", "Time the forward pass on synthetic input");
+    opt->model.add_to(*sub);
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    sub->add_option("-n,--iterations", opt->iterations, "Timed iterations")->check(CLI::Range(1, 1000000))->capture_default_str();
+    sub->add_option("--warmup", opt->warmup, "Untimed iterations after the first")->check(CLI::NonNegativeNumber)->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sub->callback([opt, &run] { run = [opt] { return run_bench(*opt); }; });
+}
+
+}  // namespace vit::app

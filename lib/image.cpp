@@ -1,0 +1,374 @@
+// Image decoding with PIL-compatible conversions and errors that name the file (see image.hpp).
+// OpenCV decodes; this file adds what it lacks: format sniffing for messages, a header-only size and
+// truncation check for JPEG/PNG (and size for BMP/WebP), PIL's 16-bit rules, WebP EXIF orientation.
+#include "image.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "errors.hpp"
+
+namespace vit {
+namespace {
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<unsigned char>;
+
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+    throw InputError(name + ": " + what);
+}
+
+// OpenCV logs a warning for some undecodable inputs; the app reports those itself.
+void quiet_opencv_logging() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        using namespace cv::utils::logging;
+        const LogLevel level = getLogLevel();
+        if (level == LOG_LEVEL_WARNING || level == LOG_LEVEL_INFO) setLogLevel(LOG_LEVEL_ERROR);
+    });
+}
+
+Bytes read_file(const fs::path& path) {
+    const std::string name = path.string();
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (st.type() == fs::file_type::not_found) fail(name, "no such file");
+    if (ec) fail(name, ec == std::errc::permission_denied ? "permission denied" : ec.message());
+    if (fs::is_directory(st)) fail(name, "is a directory, not an image file");
+
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        const int err = errno;
+        fail(name, err == EACCES ? "permission denied"
+                                 : std::error_code(err, std::generic_category()).message());
+    }
+    Bytes data;
+    if (fs::is_regular_file(st)) {
+        const std::uintmax_t size = fs::file_size(path, ec);
+        if (!ec) data.reserve(static_cast<size_t>(size));
+    }
+    unsigned char buf[1 << 16];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + got);
+    const bool error = std::ferror(f) != 0;
+    const int err = errno;
+    std::fclose(f);
+    if (error) fail(name, "read error: " + std::error_code(err, std::generic_category()).message());
+    return data;
+}
+
+enum class Format { Unknown, Jpeg, Png, Bmp, Gif, WebP, Tiff, Jpeg2000, Pnm, Pfm, Exr, Hdr, SunRaster };
+
+const char* format_name(Format f) {
+    switch (f) {
+        case Format::Jpeg: return "JPEG";
+        case Format::Png: return "PNG";
+        case Format::Bmp: return "BMP";
+        case Format::Gif: return "GIF";
+        case Format::WebP: return "WebP";
+        case Format::Tiff: return "TIFF";
+        case Format::Jpeg2000: return "JPEG 2000";
+        case Format::Pnm: return "PNM";
+        case Format::Pfm: return "PFM";
+        case Format::Exr: return "OpenEXR";
+        case Format::Hdr: return "Radiance HDR";
+        case Format::SunRaster: return "Sun raster";
+        case Format::Unknown: break;
+    }
+    return "unknown";
+}
+
+bool starts_with(const Bytes& d, const char* magic, size_t n, size_t at = 0) {
+    return d.size() >= at + n && std::memcmp(d.data() + at, magic, n) == 0;
+}
+
+// The signatures OpenCV 4.6's decoders check, plus GIF (which it cannot read) for a clear message.
+Format sniff(const Bytes& d) {
+    if (starts_with(d, "\xFF\xD8\xFF", 3)) return Format::Jpeg;
+    if (starts_with(d, "\x89PNG\r\n\x1A\n", 8)) return Format::Png;
+    if (starts_with(d, "BM", 2)) return Format::Bmp;
+    if (starts_with(d, "GIF87a", 6) || starts_with(d, "GIF89a", 6)) return Format::Gif;
+    if (starts_with(d, "RIFF", 4) && starts_with(d, "WEBP", 4, 8)) return Format::WebP;
+    if (starts_with(d, "II*\0", 4) || starts_with(d, "MM\0*", 4) || starts_with(d, "II+\0", 4) ||
+        starts_with(d, "MM\0+", 4))
+        return Format::Tiff;
+    if (starts_with(d, "\xFF\x4F\xFF\x51", 4) || starts_with(d, "\0\0\0\x0CjP  \r\n\x87\n", 12))
+        return Format::Jpeg2000;
+    if (d.size() >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7' && std::isspace(d[2]))
+        return Format::Pnm;
+    if (d.size() >= 3 && d[0] == 'P' && (d[1] == 'f' || d[1] == 'F') && std::isspace(d[2]))
+        return Format::Pfm;
+    if (starts_with(d, "\x76\x2F\x31\x01", 4)) return Format::Exr;
+    if (starts_with(d, "#?RADIANCE", 10) || starts_with(d, "#?RGBE", 6)) return Format::Hdr;
+    if (starts_with(d, "\x59\xA6\x6A\x95", 4)) return Format::SunRaster;
+    return Format::Unknown;
+}
+
+uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
+uint32_t le16(const unsigned char* p) { return (uint32_t{p[1]} << 8) | p[0]; }
+uint32_t le24(const unsigned char* p) { return (uint32_t{p[2]} << 16) | le16(p); }
+uint32_t le32(const unsigned char* p) { return (uint32_t{p[3]} << 24) | le24(p); }
+
+// What the header says, read without decoding.
+struct HeaderInfo {
+    std::optional<std::pair<uint64_t, uint64_t>> size;  // width, height
+    bool truncated = false;                              // the data provably ends early
+};
+
+// Walks the JPEG marker segments and entropy-coded scans up to EOI. Without EOI the data is
+// truncated: PIL then raises "image file is truncated" while libjpeg (OpenCV) fills the rest grey.
+// Garbage between markers is skipped as libjpeg does; a bad segment length stops the walk undecided.
+HeaderInfo probe_jpeg(const Bytes& d) {
+    HeaderInfo info;
+    const size_t n = d.size();
+    size_t pos = 2;  // after SOI
+    for (;;) {
+        while (pos < n && d[pos] != 0xFF) ++pos;
+        while (pos < n && d[pos] == 0xFF) ++pos;
+        if (pos >= n) break;
+        const unsigned char m = d[pos++];
+        if (m == 0xD9) return info;                                         // EOI: complete
+        if (m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) continue;  // no payload
+        if (pos + 2 > n) break;
+        const size_t len = be16(&d[pos]);
+        if (len < 2) return info;
+        const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (sof && len >= 7 && pos + 7 <= n && !info.size)
+            info.size = {{be16(&d[pos + 5]), be16(&d[pos + 3])}};
+        pos += len;
+        if (m != 0xDA) continue;
+        // Scan data runs to the next marker that is not a stuffed 0xFF00 or a restart marker.
+        for (;;) {
+            if (pos >= n) break;
+            const void* ff = std::memchr(&d[pos], 0xFF, n - pos);
+            if (!ff) {
+                pos = n;
+                break;
+            }
+            size_t q = static_cast<const unsigned char*>(ff) - d.data() + 1;
+            while (q < n && d[q] == 0xFF) ++q;
+            if (q >= n) {
+                pos = n;
+                break;
+            }
+            if (d[q] == 0x00 || (d[q] >= 0xD0 && d[q] <= 0xD7)) {
+                pos = q + 1;
+                continue;
+            }
+            pos = q - 1;  // at the 0xFF before the marker code
+            break;
+        }
+    }
+    info.truncated = true;
+    return info;
+}
+
+// Size from IHDR; every chunk must be whole up to IEND (libpng, and so OpenCV, fails otherwise).
+HeaderInfo probe_png(const Bytes& d) {
+    HeaderInfo info;
+    if (d.size() >= 24 && std::memcmp(&d[12], "IHDR", 4) == 0)
+        info.size = {{be32(&d[16]), be32(&d[20])}};
+    size_t pos = 8;
+    while (pos + 8 <= d.size()) {
+        const uint64_t len = be32(&d[pos]);
+        if (len > 0x7FFFFFFFu) return info;  // invalid length: let libpng report it
+        if (pos + 12 + len > d.size()) break;
+        if (std::memcmp(&d[pos + 4], "IEND", 4) == 0) return info;
+        pos += 12 + len;
+    }
+    info.truncated = true;
+    return info;
+}
+
+HeaderInfo probe_bmp(const Bytes& d) {
+    HeaderInfo info;
+    if (d.size() < 26) return info;
+    const uint32_t header = le32(&d[14]);
+    if (header == 12) {  // BITMAPCOREHEADER: 16-bit sizes
+        info.size = {{le16(&d[18]), le16(&d[20])}};
+    } else if (header >= 40) {
+        const int32_t w = static_cast<int32_t>(le32(&d[18]));
+        const int32_t h = static_cast<int32_t>(le32(&d[22]));  // negative: top-down
+        info.size = {{static_cast<uint64_t>(std::abs(int64_t{w})),
+                      static_cast<uint64_t>(std::abs(int64_t{h}))}};
+    }
+    return info;
+}
+
+HeaderInfo probe_webp(const Bytes& d) {
+    HeaderInfo info;
+    if (d.size() < 30) return info;
+    const unsigned char* c = &d[12];  // first chunk
+    if (std::memcmp(c, "VP8X", 4) == 0) {
+        info.size = {{uint64_t{le24(c + 12)} + 1, uint64_t{le24(c + 15)} + 1}};
+    } else if (std::memcmp(c, "VP8L", 4) == 0 && c[8] == 0x2F) {
+        const uint32_t bits = le32(c + 9);
+        info.size = {{(bits & 0x3FFF) + 1u, ((bits >> 14) & 0x3FFF) + 1u}};
+    } else if (std::memcmp(c, "VP8 ", 4) == 0 && c[11] == 0x9D && c[12] == 0x01 && c[13] == 0x2A) {
+        info.size = {{le16(c + 14) & 0x3FFF, le16(c + 16) & 0x3FFF}};
+    }
+    return info;
+}
+
+HeaderInfo probe(Format f, const Bytes& d) {
+    switch (f) {
+        case Format::Jpeg: return probe_jpeg(d);
+        case Format::Png: return probe_png(d);
+        case Format::Bmp: return probe_bmp(d);
+        case Format::WebP: return probe_webp(d);
+        default: return {};
+    }
+}
+
+// EXIF orientation (tag 0x0112) of a WebP's "EXIF" chunk, 1 if absent. OpenCV 4.6 does not read it.
+int webp_orientation(const Bytes& d) {
+    size_t pos = 12;
+    while (pos + 8 <= d.size()) {
+        const size_t len = le32(&d[pos + 4]);
+        if (len > d.size() - pos - 8) return 1;
+        if (std::memcmp(&d[pos], "EXIF", 4) == 0) {
+            const unsigned char* t = &d[pos + 8];
+            size_t n = len;
+            if (n >= 6 && std::memcmp(t, "Exif\0\0", 6) == 0) t += 6, n -= 6;
+            if (n < 8) return 1;
+            const bool le = t[0] == 'I';
+            auto u16 = [&](size_t at) { return le ? le16(t + at) : be16(t + at); };
+            auto u32 = [&](size_t at) { return le ? le32(t + at) : be32(t + at); };
+            const size_t ifd = u32(4);
+            if (ifd + 2 > n) return 1;
+            const size_t entries = u16(ifd);
+            for (size_t i = 0; i < entries && ifd + 2 + 12 * (i + 1) <= n; ++i) {
+                const size_t e = ifd + 2 + 12 * i;
+                if (u16(e) == 0x0112) {
+                    const int o = static_cast<int>(u16(e + 8));
+                    return o >= 1 && o <= 8 ? o : 1;
+                }
+            }
+            return 1;
+        }
+        pos += 8 + len + (len & 1);
+    }
+    return 1;
+}
+
+// The same geometry as OpenCV's ApplyExifOrientation (and PIL's ImageOps.exif_transpose).
+void apply_orientation(cv::Mat& img, int orientation) {
+    switch (orientation) {
+        case 2: cv::flip(img, img, 1); break;
+        case 3: cv::flip(img, img, -1); break;
+        case 4: cv::flip(img, img, 0); break;
+        case 5: cv::transpose(img, img); break;
+        case 6: cv::transpose(img, img); cv::flip(img, img, 1); break;
+        case 7: cv::flip(img, img, -1); cv::transpose(img, img); break;
+        case 8: cv::transpose(img, img); cv::flip(img, img, 0); break;
+        default: break;
+    }
+}
+
+std::string pixel_limit_message(uint64_t w, uint64_t h, size_t max_pixels) {
+    return "image is " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+           std::to_string(w * h) + " pixels, over the limit of " + std::to_string(max_pixels);
+}
+
+cv::Mat imdecode_checked(const Bytes& bytes, int flags, const std::string& name, Format format) {
+    try {
+        return cv::imdecode(bytes, flags);
+    } catch (const cv::Exception& e) {
+        fail(name, std::string(format_name(format)) + " decoder failed: " + e.err);
+    }
+}
+
+}  // namespace
+
+cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::size_t max_pixels) {
+    quiet_opencv_logging();
+    if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
+    if (bytes.empty()) fail(name, "empty file (0 bytes)");
+    const Format format = sniff(bytes);
+    if (format == Format::Gif)
+        fail(name, "GIF images are not supported (this OpenCV 4.6 build has no GIF decoder)");
+
+    const HeaderInfo header = probe(format, bytes);
+    if (header.size && header.size->first * header.size->second > max_pixels)
+        fail(name, pixel_limit_message(header.size->first, header.size->second, max_pixels));
+    if (header.truncated)
+        fail(name, format == Format::Jpeg ? "truncated JPEG data (no end-of-image marker)"
+                                          : "truncated PNG data (ends inside a chunk or before IEND)");
+
+    // ANYDEPTH|ANYCOLOR keeps 16-bit data and the gray/colour distinction so PIL's rules can be
+    // applied below; OpenCV still applies EXIF orientation with these flags (not with UNCHANGED).
+    int flags = cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
+    if (format == Format::WebP) flags |= cv::IMREAD_IGNORE_ORIENTATION;  // applied here instead
+    cv::Mat img = imdecode_checked(bytes, flags, name, format);
+    if (img.empty()) {
+        if (format == Format::Unknown) fail(name, "not an image (unrecognised or unsupported format)");
+        fail(name, std::string("corrupt or unsupported ") + format_name(format) + " data");
+    }
+    if (static_cast<uint64_t>(img.cols) * img.rows > max_pixels)
+        fail(name, pixel_limit_message(img.cols, img.rows, max_pixels));
+
+    if (img.depth() == CV_32F || img.depth() == CV_64F) {
+        // Float data (EXR, HDR, PFM, float TIFF; PIL reads none of them): [0, 1] -> [0, 255], clipped.
+        img.convertTo(img, CV_8U, 255.0);
+    } else if (img.depth() != CV_8U && img.depth() != CV_16U) {
+        img.convertTo(img, CV_8U);  // signed or 32-bit integers: clipped to [0, 255] like PIL's mode "I"
+    }
+    if (img.depth() == CV_16U) {
+        // Gray: PIL opens it as mode "I" and converts with clipping, min(v, 255).
+        // Colour: PIL unpacks 16-bit RGB(A) by keeping the high byte, v >> 8.
+        const bool gray = img.channels() == 1;
+        cv::Mat img8(img.rows, img.cols, CV_8UC(img.channels()));
+        for (int y = 0; y < img.rows; ++y) {
+            const uint16_t* in = img.ptr<uint16_t>(y);
+            uint8_t* out = img8.ptr<uint8_t>(y);
+            const int n = img.cols * img.channels();
+            for (int i = 0; i < n; ++i)
+                out[i] = static_cast<uint8_t>(gray ? (in[i] > 255 ? 255 : in[i]) : in[i] >> 8);
+        }
+        img = img8;
+    }
+
+    cv::Mat rgb;
+    switch (img.channels()) {
+        case 1: cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB); break;
+        case 3: cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB); break;
+        case 4: cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB); break;
+        default:
+            fail(name, "unsupported channel count " + std::to_string(img.channels()));
+    }
+    if (format == Format::WebP) apply_orientation(rgb, webp_orientation(bytes));
+    return rgb;
+}
+
+cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pixels) {
+    return decode_image_bytes(read_file(path), path.string(), max_pixels);
+}
+
+cv::Mat to_gray(const cv::Mat& rgb) {
+    if (rgb.type() == CV_8UC1) return rgb.clone();
+    if (rgb.type() != CV_8UC3)
+        throw std::invalid_argument("to_gray: expected a CV_8UC3 RGB image, got " +
+                                    cv::typeToString(rgb.type()));
+    cv::Mat gray(rgb.rows, rgb.cols, CV_8UC1);
+    for (int y = 0; y < rgb.rows; ++y) {
+        const uint8_t* in = rgb.ptr<uint8_t>(y);
+        uint8_t* out = gray.ptr<uint8_t>(y);
+        for (int x = 0; x < rgb.cols; ++x, in += 3)
+            out[x] = static_cast<uint8_t>((in[0] * 19595 + in[1] * 38470 + in[2] * 7471 + 0x8000) >> 16);
+    }
+    return gray;
+}
+
+}  // namespace vit

@@ -1,0 +1,53 @@
+// Image decoding: any file OpenCV can read becomes an 8-bit RGB cv::Mat, converted the way PIL's
+// Image.open(...).convert("RGB") would, so pixels match the PyTorch reference pipeline.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace vit {
+
+// Images above this many pixels are refused (a decompression-bomb guard; PIL warns at ~89M).
+inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
+
+// Decodes an image file to CV_8UC3 in RGB order. Throws InputError("<path>: <problem>") for a
+// missing file, a directory, an unreadable file, an empty file, an unknown or unsupported format
+// (GIF: this OpenCV 4.6 has no GIF decoder), truncated JPEG/PNG data, undecodable data, or more
+// than `max_pixels` pixels (0 means kDefaultMaxPixels).
+//
+// Conversions (as PIL 9.4's convert("RGB")):
+//   gray, gray+alpha        -> gray replicated to R, G, B
+//   RGBA, palette (+tRNS)   -> alpha dropped, not composited (PIL drops it too)
+//   16-bit colour           -> high byte (v >> 8), as PIL unpacks 16-bit RGB(A) PNGs
+//   16-bit gray             -> min(v, 255): PIL opens it as mode "I" and its I->RGB conversion clips,
+//                              so most of a real 16-bit gray image saturates to white, as in PIL
+//   CMYK JPEG               -> OpenCV's CMYK->RGB, within +-1 of PIL's (not bit-exact)
+//   float (EXR, HDR, PFM)   -> [0, 1] scaled to [0, 255], rounded and clipped (PIL cannot read these)
+//   other integer depths    -> clipped to [0, 255]
+// EXIF orientation is applied (JPEG, PNG eXIf, TIFF by OpenCV; WebP here). Unlike the timm/torchvision
+// reference, which ignores it: a rotated photo is classified upright.
+// Truncated JPEGs (no end-of-image marker) are refused, as PIL refuses them by default, instead of
+// OpenCV's silent grey fill. The pixel limit is checked from the header before decoding for JPEG,
+// PNG, BMP and WebP, after decoding for other formats (OpenCV itself refuses > 2^30 pixels).
+// The first call lowers OpenCV's log level from WARNING/INFO to ERROR (an explicit DEBUG/VERBOSE or
+// SILENT setting is kept) so bad inputs do not print OpenCV warnings. Some lines bypass that logger
+// and still reach stderr for corrupt (not truncated) files: OpenCV 4.6's "imdecode_(''): can't read
+// data", libpng's "libpng error: ...", libjpeg's "Corrupt JPEG data: ..."; silencing them would need
+// a process-wide stderr redirect, which a multi-threaded library must not do.
+cv::Mat decode_image_file(const std::filesystem::path& path,
+                          std::size_t max_pixels = kDefaultMaxPixels);
+
+// The same for bytes already in memory; `name` is used in error messages.
+cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::string& name,
+                           std::size_t max_pixels = kDefaultMaxPixels);
+
+// PIL's convert("L") of a CV_8UC3 RGB image (ITU-R 601-2 luma, PIL's integer form:
+// L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, equal to PIL 9.4 on all 2^24 colours).
+// A CV_8UC1 image is returned as a copy. Throws std::invalid_argument for other types.
+cv::Mat to_gray(const cv::Mat& rgb);
+
+}  // namespace vit
