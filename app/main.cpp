@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     vit::app::setup_classify(app, run);
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
+    vit::app::setup_eval(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

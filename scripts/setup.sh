@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs vit's build dependencies from Debian and builds it into build/ (Release).
+# Usage: scripts/setup.sh [--no-install]     (VIT_BUILD_DIR overrides build/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev libcli11-dev nlohmann-json3-dev doctest-dev)
+
+if [[ "${1:-}" != "--no-install" ]]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
+
+build="${VIT_BUILD_DIR:-build}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+cmake --build "$build" -j"$(nproc)" >&2
+echo "setup: built $build/vit" >&2
