@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +75,7 @@ int run_classify(const ClassifyOptions& o) {
     in.recursive = o.recursive;
     if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
     if (!o.shard.empty()) parse_shard(o.shard, in.shard_index, in.shard_count);
+    in.shard_block = o.batch_size;
     std::set<std::string> done;
     if (!o.skip_done.empty()) {
         done = read_done(o.skip_done);
@@ -96,22 +98,19 @@ int run_classify(const ClassifyOptions& o) {
     auto model = load_model(o.model);   // model problems are fatal before any output is written
 
     // With no streamed list the inputs are enumerated up front, so the progress bar knows the total.
-    std::vector<std::string> all;
+    std::vector<std::pair<std::string, std::uint64_t>> all;
     std::int64_t total = -1;
     if (!in.list) {
         std::string p;
-        while (inputs.next(p)) all.push_back(p);
+        std::uint64_t position;
+        while (inputs.next(p, position)) all.emplace_back(p, position);
         total = static_cast<std::int64_t>(all.size());
     }
-    std::size_t pos = 0;
-    InputSource source = [&](std::string& path) {
+    std::size_t next = 0;
+    InputSource source = [&](std::string& path, std::uint64_t& position) {
         if (g_interrupted) return false;
-        if (!in.list) {
-            if (pos >= all.size()) return false;
-            path = all[pos++];
-            return true;
-        }
-        return inputs.next(path);
+        if (!in.list) return next < all.size() && (std::tie(path, position) = all[next++], true);
+        return inputs.next(path, position);
     };
 
     std::unique_ptr<AtomicOutput> file;
@@ -177,7 +176,7 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
     sub->add_option("--files-from", opt->files_from, "Read input paths from FILE ('-' = stdin), one per line");
     sub->add_flag("-0,--null", opt->null_sep, "--files-from paths are NUL-separated (find -print0)");
     sub->add_option("-o,--output", opt->output, "Write results to FILE (atomically: temp file + rename)");
-    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): inputs whose position % N == K");
+    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): the blocks of --batch-size inputs whose index % N == K");
     sub->add_option("--skip-done", opt->skip_done, "Skip inputs that have a record in this earlier jsonl result");
     sub->add_flag("--fail-fast", opt->fail_fast, "Stop at the first input that cannot be classified");
     auto* pon = sub->add_flag("--progress", opt->progress_on, "Always show the progress bar on stderr");

@@ -58,7 +58,8 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
         o.recursive = true;
         InputList rec({(root / r.classes[c].folder).string()}, o);
         std::string p;
-        while (rec.next(p)) per_class[c].push_back(p);
+        std::uint64_t pos;
+        while (rec.next(p, pos)) per_class[c].push_back(p);
     }
     std::vector<std::pair<std::string, std::size_t>> items;   // (path, class position)
     for (std::size_t i = 0;; ++i) {
@@ -73,8 +74,9 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
     if (opt.limit > 0 && static_cast<std::int64_t>(items.size()) > opt.limit) items.resize(static_cast<std::size_t>(opt.limit));
 
     std::size_t next = 0;
-    InputSource source = [&](std::string& path) {
+    InputSource source = [&](std::string& path, std::uint64_t& position) {
         if (next >= items.size()) return false;
+        position = next;
         path = items[next++].first;
         return true;
     };

@@ -117,10 +117,12 @@ bool InputList::next_unfiltered(std::string& path) {
     }
 }
 
-bool InputList::next(std::string& path) {
+bool InputList::next(std::string& path, std::uint64_t& position) {
     while (next_unfiltered(path)) {
         const std::uint64_t pos = position_++;
-        if (static_cast<std::int64_t>(pos % static_cast<std::uint64_t>(opt_.shard_count)) != opt_.shard_index) continue;
+        const auto block = pos / static_cast<std::uint64_t>(std::max<std::int64_t>(1, opt_.shard_block));
+        if (static_cast<std::int64_t>(block % static_cast<std::uint64_t>(opt_.shard_count)) != opt_.shard_index) continue;
+        position = pos;
         if (opt_.skip && opt_.skip->count(path)) continue;
         return true;
     }

@@ -19,8 +19,11 @@ struct InputOptions {
                                            ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".jpe", ".dib", ".sr", ".ras", ".exr", ".hdr", ".pic", ".pxm"};
     std::istream* list = nullptr;    // --files-from stream, read after the positional inputs
     char list_delim = '\n';          // '\0' for find -print0
-    std::int64_t shard_index = 0;    // --shard K/N: keep inputs whose position % N == K
+    // --shard K/N: positions are cut into blocks of `shard_block` (the batch size, so every shard batches exactly
+    // like the unsharded run) and shard K keeps the blocks whose index % N == K.
+    std::int64_t shard_index = 0;
     std::int64_t shard_count = 1;
+    std::int64_t shard_block = 1;
     const std::set<std::string>* skip = nullptr;   // paths already done (--skip-done)
 };
 
@@ -33,8 +36,9 @@ std::vector<std::string> parse_extensions(const std::string& s);
 class InputList {
 public:
     InputList(std::vector<std::string> args, InputOptions opt);
-    // Next input path in order; false at the end. Directory problems (unreadable, symlink loop) go to `warn`.
-    bool next(std::string& path);
+    // Next input path in order and its position among all inputs (before sharding and skipping); false at the
+    // end. Directory problems (unreadable, symlink loop) go to `warn`.
+    bool next(std::string& path, std::uint64_t& position);
     std::function<void(const std::string&)> warn;
 
 private:

@@ -59,6 +59,7 @@ namespace {
 
 struct Item {
     std::string path;
+    std::uint64_t position = 0;
     std::vector<float> input;
     std::string error;
 };
@@ -74,24 +75,22 @@ public:
     void decoder() {
         for (;;) {
             std::string path;
-            std::uint64_t seq;
+            std::uint64_t seq, position = 0;
             {
                 std::lock_guard<std::mutex> src_lock(source_mutex_);
                 {
                     std::unique_lock<std::mutex> lk(m_);
                     space_cv_.wait(lk, [&] { return stop_ || exhausted_ || claimed_ < consumed_ + window_; });
                     if (stop_ || exhausted_) return;
-                    in_source_ = true;
                 }
                 bool got = false;
                 std::string err;
                 try {
-                    got = source_(path);
+                    got = source_(path, position);
                 } catch (const std::exception& e) {
                     err = e.what();
                 }
                 std::lock_guard<std::mutex> lk(m_);
-                in_source_ = false;
                 if (!err.empty()) source_error_ = err;
                 if (!got) {
                     exhausted_ = true;
@@ -104,6 +103,7 @@ public:
             }
             Item item;
             item.path = path;
+            item.position = position;
             try {
                 item.input.resize(input_size_);
                 load_input(path, spec_, item.input.data(), opt_.max_pixels);
@@ -120,11 +120,9 @@ public:
         }
     }
 
-    // Next item in order; empty when the stream is over. When `flush_ok`, returns early (empty, *would_wait set)
-    // instead of waiting for input that has not even been read yet, so a partial batch can go out.
-    bool next(Item& out, std::uint64_t& seq, bool flush_ok, bool& would_wait) {
+    // Next item in input order; false when the stream is over.
+    bool next(Item& out, std::uint64_t& seq) {
         std::unique_lock<std::mutex> lk(m_);
-        would_wait = false;
         for (;;) {
             auto it = ready_.find(consumed_);
             if (it != ready_.end()) {
@@ -134,11 +132,7 @@ public:
                 space_cv_.notify_all();
                 return true;
             }
-            if (exhausted_ && in_flight_ == 0 && claimed_ == consumed_) return false;
-            if (flush_ok && in_flight_ == 0) {
-                would_wait = true;
-                return false;
-            }
+            if ((exhausted_ || stop_) && in_flight_ == 0 && claimed_ == consumed_) return false;
             ready_cv_.wait(lk);
         }
     }
@@ -170,7 +164,7 @@ private:
     std::map<std::uint64_t, Item> ready_;
     std::uint64_t claimed_ = 0, consumed_ = 0;
     int in_flight_ = 0;
-    bool in_source_ = false, exhausted_ = false, stop_ = false;
+    bool exhausted_ = false, stop_ = false;
     std::string source_error_;
 };
 
@@ -190,23 +184,31 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
     std::vector<float> logits(static_cast<std::size_t>(batch_size) * K);
     bool stopped = false;
     try {
+        std::optional<std::pair<std::uint64_t, Item>> carry;   // first item of the next block
         for (bool more = true; more && !stopped;) {
             std::vector<std::pair<std::uint64_t, Item>> batch;
             int good = 0;
-            while (good < batch_size) {
-                Item item;
-                std::uint64_t seq = 0;
-                bool would_wait = false;
-                if (!stream.next(item, seq, !batch.empty(), would_wait)) {
-                    more = would_wait;
+            for (;;) {
+                std::pair<std::uint64_t, Item> next;
+                if (carry) {
+                    next = std::move(*carry);
+                    carry.reset();
+                } else if (!stream.next(next.second, next.first)) {
+                    more = false;
                     break;
                 }
+                const std::uint64_t block = next.second.position / static_cast<std::uint64_t>(batch_size);
+                if (!batch.empty() && block != batch.front().second.position / static_cast<std::uint64_t>(batch_size)) {
+                    carry = std::move(next);
+                    break;
+                }
+                Item& item = next.second;
                 if (item.error.empty()) {
                     std::copy(item.input.begin(), item.input.end(), batch_input.begin() + good * stream.input_size());
                     item.input = {};
                     ++good;
                 }
-                batch.emplace_back(seq, std::move(item));
+                batch.push_back(std::move(next));
             }
             if (good > 0) model.forward(batch_input.data(), good, logits.data());
             int g = 0;

@@ -37,8 +37,9 @@ struct PipelineOptions {
     std::int64_t max_pixels = 0;        // 0 = decoder default
 };
 
-// Supplies input paths one at a time; returns false when there are no more. Called from one thread at a time.
-using InputSource = std::function<bool(std::string& path)>;
+// Supplies input paths one at a time with their position in the full input order (before any sharding or
+// skipping); returns false when there are no more. Called from one thread at a time.
+using InputSource = std::function<bool(std::string& path, std::uint64_t& position)>;
 // Receives each result in input order; return false to stop the run early (e.g. --fail-fast).
 using ResultSink = std::function<bool(ClassifyResult&&)>;
 
@@ -51,6 +52,9 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
 
 // Runs the whole stream. Returns the number of inputs that yielded an error record.
 // Memory stays bounded by the window however many inputs the source yields.
+// Batches are the inputs whose positions fall in the same block [k*batch_size, (k+1)*batch_size), never cut by
+// timing: the logits of an input depend only on its block (oneDNN's results vary in the last bits with the batch
+// shape), so a sharded run that takes whole blocks reproduces the unsharded run bit for bit.
 std::uint64_t classify_stream(VitModel& model, const InputSource& source, const ResultSink& sink,
                               const PipelineOptions& opt);
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev libcli11-dev nlohmann-json3-dev doctest-dev)
+packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq)
 
 if [[ "${1:-}" != "--no-install" ]]; then
   missing=()
