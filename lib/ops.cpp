@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -45,26 +46,64 @@ std::string impl_of(const dnnl::primitive_desc_base& pd) { return pd.impl_info_s
 
 }  // namespace
 
+std::string cpu_isa_name() {
+    switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::sse41: return "SSE4.1";
+        case dnnl::cpu_isa::avx: return "AVX";
+        case dnnl::cpu_isa::avx2: return "AVX2";
+        case dnnl::cpu_isa::avx2_vnni: return "AVX2 VNNI";
+        case dnnl::cpu_isa::avx512_core: return "AVX-512";
+        case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 VNNI";
+        case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 BF16";
+        case dnnl::cpu_isa::avx512_core_amx: return "AVX-512 AMX";
+        default: return "generic x86-64";
+    }
+}
+
+namespace {
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------------- Linear
 
 Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
     : K_(K), N_(N), ep_(ep), precision_(p) {
     auto& rt = Runtime::get();
-    const dt wdt = p == Precision::BF16 ? dt::bf16 : dt::f32;
-    // Choose the weights layout once with a representative M; every later primitive is built for it.
-    const memory::desc src_md({64, K}, p == Precision::BF16 ? dt::bf16 : dt::f32, tag::ab);
-    const memory::desc w_any({K, N}, wdt, tag::any);
-    const memory::desc b_md({1, N}, dt::f32, tag::ab);
-    const memory::desc dst_md({64, N}, dt::f32, tag::ab);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_any, b_md, dst_md), rt.engine);
-
-    // PyTorch's W[N, K] is the matmul's weights [K, N] in "ba" order: reorder straight from the caller's buffer.
-    memory user_w({{K, N}, dt::f32, tag::ba}, rt.engine, const_cast<float*>(w_nk));
-    weights_ = memory(pd.weights_desc(), rt.engine);
-    dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
-    bias_ = memory(b_md, rt.engine);
+    bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
     for (int n = 0; n < N; ++n) bp[n] = bias ? bias[n] : 0.f;
+    // The weights layout is chosen once with a representative M; every later primitive is built for it.
+    const memory::desc src_md({64, K}, src_type(), tag::ab);
+    const memory::desc w_any({K, N}, weights_type(), tag::any);
+    const memory::desc dst_md({64, N}, precision_ == Precision::INT8 ? dt::s32 : dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd;
+    try {
+        pd = precision_ == Precision::INT8 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_any, dst_md), rt.engine)
+                                           : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_any, bias_.get_desc(), dst_md), rt.engine);
+    } catch (const dnnl::error&) {
+        throw std::runtime_error("precision " + to_string(p) + " is not supported by oneDNN on this CPU (" + cpu_isa_name() +
+                                 (p == Precision::BF16 ? "; bf16 needs AVX-512)" : ")"));
+    }
+    weights_ = memory(pd.weights_desc(), rt.engine);
+    if (precision_ == Precision::INT8) {
+        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127].
+        wscale_.resize(N);
+        std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);
+        for (int n = 0; n < N; ++n) {
+            float mx = 0;
+            for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w_nk[static_cast<std::size_t>(n) * K + k]));
+            const float sc = mx > 0 ? mx / 127.f : 1.f;
+            wscale_[n] = sc;
+            for (int k = 0; k < K; ++k)
+                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+        }
+        memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
+        dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
+    } else {
+        // PyTorch's W[N, K] is the matmul's weights [K, N] in "ba" order: reorder straight from the caller's buffer.
+        memory user_w({{K, N}, dt::f32, tag::ba}, rt.engine, const_cast<float*>(w_nk));
+        dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
+    }
     rt.stream.wait();
 }
 
@@ -74,15 +113,23 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
     auto it = prims_.find(M);
     if (it != prims_.end()) return it->second;
     auto& rt = Runtime::get();
-    const memory::desc src_md({M, K_}, precision_ == Precision::BF16 ? dt::bf16 : dt::f32, tag::ab);
-    const memory::desc dst_md({M, N_}, dt::f32, tag::ab);
-    dnnl::post_ops po;
-    if (ep_ == Epilogue::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-    if (ep_ == Epilogue::Residual) po.append_sum(1.f);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md), attr,
-                                    rt.engine);
+    const memory::desc src_md({M, K_}, src_type(), tag::ab);
+    dnnl::matmul::primitive_desc pd;
+    memory::desc dst_md;
+    if (precision_ == Precision::INT8) {
+        // s8 x s8 -> s32; scales, bias and the epilogue are applied per row and column afterwards (see forward).
+        dst_md = memory::desc({M, N_}, dt::s32, tag::ab);
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), dst_md), rt.engine);
+    } else {
+        dst_md = memory::desc({M, N_}, dt::f32, tag::ab);
+        dnnl::post_ops po;
+        if (ep_ == Epilogue::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        if (ep_ == Epilogue::Residual) po.append_sum(1.f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(po);
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md), attr,
+                                          rt.engine);
+    }
     Prim p{dnnl::matmul(pd), src_md, dst_md, impl_of(pd)};
     return prims_.emplace(M, std::move(p)).first->second;
 }
@@ -92,6 +139,49 @@ std::string Linear::impl_name(std::int64_t M) const { return prim(M).impl; }
 void Linear::forward(const float* x, std::int64_t M, float* y) const {
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
+    const float* bias = static_cast<const float*>(bias_.get_data_handle());
+    if (precision_ == Precision::INT8) {
+        // Dynamic per-row (per-token) symmetric activation quantisation: x[m, :] = xscale[m] * xq[m, :].
+        thread_local std::vector<std::int8_t> xq;
+        thread_local std::vector<std::int32_t> acc;
+        thread_local std::vector<float> xscale;
+        xq.resize(static_cast<std::size_t>(M) * K_);
+        acc.resize(static_cast<std::size_t>(M) * N_);
+        xscale.resize(static_cast<std::size_t>(M));
+        const std::int64_t K = K_, N = N_;
+        // thread_local buffers belong to this thread: the OpenMP workers below get raw pointers.
+        std::int8_t* xq_p = xq.data();
+        std::int32_t* acc_p = acc.data();
+        float* xs_p = xscale.data();
+#pragma omp parallel for
+        for (std::int64_t m = 0; m < M; ++m) {
+            const float* xr = x + m * K;
+            float mx = 0;
+            for (std::int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(xr[k]));
+            const float sc = mx > 0 ? mx / 127.f : 1.f, inv = 1.f / sc;
+            xs_p[m] = sc;
+            std::int8_t* q = xq_p + m * K;
+            for (std::int64_t k = 0; k < K; ++k) q[k] = static_cast<std::int8_t>(std::nearbyint(xr[k] * inv));
+        }
+        memory src(p.src_md, rt.engine, xq_p), dst(p.dst_md, rt.engine, acc_p);
+        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}});
+        rt.stream.wait();
+        const float* ws = wscale_.data();
+        const Epilogue ep = ep_;
+#pragma omp parallel for
+        for (std::int64_t m = 0; m < M; ++m) {
+            const std::int32_t* a = acc_p + m * N;
+            float* yr = y + m * N;
+            const float sx = xs_p[m];
+            for (std::int64_t n = 0; n < N; ++n) {
+                float v = static_cast<float>(a[n]) * sx * ws[n] + bias[n];
+                if (ep == Epilogue::Gelu) v = 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+                if (ep == Epilogue::Residual) yr[n] += v;
+                else yr[n] = v;
+            }
+        }
+        return;
+    }
     memory dst(p.dst_md, rt.engine, y);
     if (precision_ == Precision::BF16) {
         // Activations arrive as f32: convert once per call into a bf16 scratch buffer.

@@ -16,9 +16,15 @@
 namespace vit {
 
 // Numeric precision of the linear layers (activations between ops stay float32).
+//   BF16: bf16 weights and inputs, f32 accumulation and output (needs AVX-512 in oneDNN 2.6).
+//   INT8: weights quantised per output channel at load, inputs quantised per row (token) at run time,
+//         s8 x s8 -> s32 matmul, then dequantised with bias and epilogue in f32.
 enum class Precision { F32, BF16, INT8 };
 std::string to_string(Precision p);
 Precision parse_precision(const std::string& s);   // "fp32" | "bf16" | "int8"; throws std::invalid_argument
+
+// The instruction set oneDNN runs with on this CPU, e.g. "AVX2", "AVX-512 BF16".
+std::string cpu_isa_name();
 
 // The CPU engine and stream every op runs on.
 struct Runtime {
@@ -55,6 +61,11 @@ private:
         std::string impl;
     };
     const Prim& prim(std::int64_t M) const;
+    dnnl::memory::data_type src_type() const {
+        return precision_ == Precision::BF16 ? dnnl::memory::data_type::bf16
+               : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8 : dnnl::memory::data_type::f32;
+    }
+    dnnl::memory::data_type weights_type() const { return src_type(); }
 
     int K_ = 0, N_ = 0;
     Epilogue ep_ = Epilogue::None;
