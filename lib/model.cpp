@@ -135,24 +135,37 @@ void VitModel::add_cls_and_pos(std::int64_t B) {
     }
 }
 
-void VitModel::block(const BlockWeights& w, std::int64_t B) {
+void VitModel::block(const BlockWeights& w, std::int64_t B, bool class_token_only) {
     const auto& c = spec_.model;
-    const std::int64_t T = c.num_tokens(), M = B * T;
+    const std::int64_t T = c.num_tokens(), D = c.embed_dim, M = B * T;
     w.norm1.forward(x_.data(), M, h_.data());                       // h = norm1(x)
     w.qkv.forward(h_.data(), M, qkv_.data());                       // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
     w.attn.forward(qkv_.data(), B, T, scores_.data(), h_.data());   // h = attention(q, k, v)   [B, T, D]
-    w.proj.forward(h_.data(), M, x_.data());                        // x += h·Woᵀ + bo
-    w.norm2.forward(x_.data(), M, h_.data());                       // h = norm2(x)
-    w.fc1.forward(h_.data(), M, mlp_.data());                       // u = gelu(h·W1ᵀ + b1)   [B, T, F]
-    w.fc2.forward(mlp_.data(), M, x_.data());                       // x += u·W2ᵀ + b2
+    float* x = x_.data();
+    float* h = h_.data();
+    std::int64_t rows = M;
+    if (class_token_only) {
+        // Token pooling reads only the class token after the last block, and everything after attention is
+        // per token: run the rest of the block on the B class-token rows alone, packed into pooled_.
+        for (std::int64_t b = 0; b < B; ++b) {
+            std::memcpy(&pooled_[b * D], &x_[b * T * D], D * sizeof(float));
+            std::memcpy(&pooled_norm_[b * D], &h_[b * T * D], D * sizeof(float));
+        }
+        x = pooled_.data();
+        h = pooled_norm_.data();
+        rows = B;
+    }
+    w.proj.forward(h, rows, x);                                     // x += h·Woᵀ + bo
+    w.norm2.forward(x, rows, h);                                    // h = norm2(x)
+    w.fc1.forward(h, rows, mlp_.data());                            // u = gelu(h·W1ᵀ + b1)   [rows, F]
+    w.fc2.forward(mlp_.data(), rows, x);                            // x += u·W2ᵀ + b2
 }
 
 void VitModel::pool_and_head(std::int64_t B, float* logits) {
     const auto& c = spec_.model;
     const std::int64_t T = c.num_tokens(), D = c.embed_dim, prefix = c.class_token ? 1 : 0;
     if (c.global_pool == GlobalPool::Token) {
-        // LayerNorm is per token, so normalising only the class tokens gives the same result.
-        for (std::int64_t b = 0; b < B; ++b) std::memcpy(&pooled_[b * D], &x_[b * T * D], D * sizeof(float));
+        // The last block left the class tokens packed in pooled_ [B, D]; LayerNorm is per token.
         norm_.forward(pooled_.data(), B, pooled_norm_.data());
     } else {
         const float* src = x_.data();
@@ -178,7 +191,8 @@ void VitModel::forward(const float* images, std::int64_t B, float* logits) {
     ensure_scratch(B);
     patch_embed(images, B);
     add_cls_and_pos(B);
-    for (const auto& w : blocks_) block(w, B);
+    const bool token_pool = spec_.model.global_pool == GlobalPool::Token;
+    for (std::size_t i = 0; i < blocks_.size(); ++i) block(blocks_[i], B, token_pool && i + 1 == blocks_.size());
     pool_and_head(B, logits);
 }
 

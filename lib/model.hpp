@@ -46,7 +46,9 @@ private:
     // Stages; each works on the scratch buffers for batch B.
     void patch_embed(const float* images, std::int64_t B);           // images -> patches_ [B*Np, C*P*P] -> x_ tokens
     void add_cls_and_pos(std::int64_t B);                             // x_ [B, T, D]
-    void block(const BlockWeights& w, std::int64_t B);                // x_ += attn(norm1(x_)); x_ += mlp(norm2(x_))
+    // x_ += attn(norm1(x_)); x_ += mlp(norm2(x_)). With class_token_only, the MLP half runs on the class tokens
+    // alone and leaves them in pooled_ [B, D].
+    void block(const BlockWeights& w, std::int64_t B, bool class_token_only);
     void pool_and_head(std::int64_t B, float* logits);                // norm, pooling, fc_norm, head
 
     void ensure_scratch(std::int64_t B);
