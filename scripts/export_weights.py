@@ -227,7 +227,7 @@ def write_model_dir(out_dir, state_dict, config, labels, dtype="f32"):
 def _torch_load(path):
     obj = torch.load(path, map_location="cpu")
     if isinstance(obj, dict):
-        for key in ("state_dict_ema", "model_ema", "model", "state_dict", "module"):
+        for key in ("model", "state_dict", "module", "state_dict_ema", "model_ema"):
             if key in obj and isinstance(obj[key], dict) and any(isinstance(v, torch.Tensor)
                                                                for v in obj[key].values()):
                 warn(f"{path}: using the '{key}' entry of the checkpoint")

@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--config", default=os.path.join(root, "configs", "deit_tiny_patch16_224.json"))
     ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures", "deit_tiny"))
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--limit", type=int, help="only the first N images (quick determinism checks)")
     a = ap.parse_args()
     torch.set_num_threads(2)
 
@@ -55,6 +56,7 @@ def main():
     with open(os.path.join(img_dir, "synset_words.txt")) as f:
         wnid_index = {line.split()[0]: i for i, line in enumerate(f.read().splitlines())}
     files = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpeg", ".jpg", ".png")))
+    files = files[:a.limit] if a.limit else files
     tf = pil_transform(cfg["preprocess"])
 
     top1, top5, lines, first = 0, 0, [], None
