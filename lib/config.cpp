@@ -1,7 +1,9 @@
 // Model configuration: parsing and validation of config.json with errors that name the offending key.
 #include "config.hpp"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -13,17 +15,79 @@ namespace {
 
 using nlohmann::json;
 
-// Reads an optional key into `out`, turning JSON type errors into messages that name `section.key`.
+// Hostile-input limits, checked before the work they bound.
+constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;   // config.json; an inline ImageNet-21k list is ~0.5 MB
+constexpr std::uintmax_t kMaxLabelsBytes = 64u << 20;   // labels file
+constexpr int kMaxJsonDepth = 16;                       // the schema needs 3 levels
+constexpr int kMaxDepth = 1024;                         // transformer blocks
+constexpr int kMaxClasses = 1 << 20;                    // labels are generated for each class when absent
+
+// A value for an error message: short, and never a deep recursive dump of hostile nesting.
+std::string brief(const json& v) {
+    std::string s;
+    if (v.is_array() || v.is_object()) {
+        bool flat = v.size() <= 16;
+        for (const auto& e : v) flat = flat && !e.is_structured();
+        s = flat ? v.dump() : std::string(v.type_name()) + " of " + std::to_string(v.size()) + " elements";
+    } else {
+        s = v.dump();
+    }
+    return s.size() > 200 ? s.substr(0, 200) + "..." : s;
+}
+
+[[noreturn]] void wrong_type(const char* section, const char* key, const json& v) {
+    throw ModelError(std::string(section) + "." + key + " has the wrong type: got " + std::string(v.type_name()) +
+                     " " + brief(v));
+}
+
+// nlohmann's get<int>/get<float> convert silently (bool -> 1, 2^32 + 224 -> 224, 224.7 -> 224, 1e30 -> UB):
+// keys are read through these instead, which take only values of the right kind and range.
+void read_value(const json& v, const char* section, const char* key, int& out) {
+    if (v.is_number_unsigned()) {
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
+            throw ModelError(std::string(section) + "." + key + " " + v.dump() + " is out of range");
+    } else if (v.is_number_integer()) {
+        if (v.get<std::int64_t>() < std::numeric_limits<int>::min())
+            throw ModelError(std::string(section) + "." + key + " " + v.dump() + " is out of range");
+    } else {
+        wrong_type(section, key, v);   // also a float: sizes are integers
+    }
+    out = static_cast<int>(v.get<std::int64_t>());
+}
+
+void read_value(const json& v, const char* section, const char* key, double& out) {
+    if (!v.is_number()) wrong_type(section, key, v);
+    out = v.get<double>();
+}
+
+void read_value(const json& v, const char* section, const char* key, bool& out) {
+    if (!v.is_boolean()) wrong_type(section, key, v);
+    out = v.get<bool>();
+}
+
+void read_value(const json& v, const char* section, const char* key, std::string& out) {
+    if (!v.is_string()) wrong_type(section, key, v);
+    out = v.get<std::string>();
+}
+
+void read_value(const json& v, const char* section, const char* key, std::vector<float>& out) {
+    if (!v.is_array()) wrong_type(section, key, v);
+    out.clear();
+    for (const auto& e : v) {
+        if (!e.is_number()) wrong_type(section, key, v);
+        const double d = e.get<double>();
+        if (!(std::fabs(d) <= std::numeric_limits<float>::max()))   // also NaN; the cast would be undefined
+            throw ModelError(std::string(section) + "." + key + " values must be finite floats, got " + e.dump());
+        out.push_back(static_cast<float>(d));
+    }
+}
+
+// Reads an optional key into `out`, with messages that name `section.key`.
 template <typename T>
 void get_opt(const json& j, const char* section, const char* key, T& out) {
     auto it = j.find(key);
     if (it == j.end()) return;
-    try {
-        out = it->get<T>();
-    } catch (const json::exception&) {
-        throw ModelError(std::string(section) + "." + key + " has the wrong type: got " +
-                         std::string(it->type_name()) + " " + it->dump());
-    }
+    read_value(*it, section, key, out);
 }
 
 // Required keys name themselves when absent.
@@ -91,6 +155,12 @@ void ModelConfig::validate() const {
     require_positive("model.num_heads", num_heads);
     require_positive("model.mlp_dim", mlp_dim);
     require_positive("model.num_classes", num_classes);
+    if (depth > kMaxDepth)
+        throw ModelError("model.depth " + std::to_string(depth) + " is too large (at most " + std::to_string(kMaxDepth) +
+                         ")");
+    if (num_classes > kMaxClasses)
+        throw ModelError("model.num_classes " + std::to_string(num_classes) + " is too large (at most " +
+                         std::to_string(kMaxClasses) + ")");
     if (!(layer_norm_eps > 0 && layer_norm_eps < 1))
         throw ModelError("model.layer_norm_eps must be in (0, 1), got " + std::to_string(layer_norm_eps));
     if (image_size % patch_size != 0)
@@ -109,7 +179,8 @@ void ModelConfig::validate() const {
     const long long limit = 1LL << 31;
     if (1LL * image_size * image_size > limit || 1LL * embed_dim * mlp_dim > limit ||
         1LL * embed_dim * num_classes > limit || 1LL * embed_dim * embed_dim * 3 > limit ||
-        1LL * num_tokens() * embed_dim > limit || 1LL * in_chans * patch_size * patch_size * embed_dim > limit)
+        1LL * num_tokens() * embed_dim > limit || 1LL * in_chans * patch_size * patch_size * embed_dim > limit ||
+        1LL * num_tokens() * num_tokens() * num_heads > limit)   // one image's attention scores
         throw ModelError("model dimensions are too large (a tensor would exceed 2^31 elements)");
 }
 
@@ -163,9 +234,28 @@ void to_json(json& j, const PreprocessConfig& c) {
 
 namespace {
 
+// The whole of a config or labels file, refused past `limit` bytes (read, not stat'ed: `--config <(...)`
+// is a pipe). Throws ModelError with `what` ("config", "labels") naming the file kind.
+std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec))
+        throw ModelError(p.string() + ": is a directory, expected a " + what + " file");
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw ModelError(p.string() + ": cannot open " + what + " file");
+    std::string text;
+    char buf[1 << 16];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > limit)
+            throw ModelError(p.string() + ": " + what + " file is larger than " + std::to_string(limit >> 20) +
+                             " MiB");
+    }
+    if (in.bad()) throw ModelError(p.string() + ": cannot read " + what + " file");
+    return text;
+}
+
 std::vector<std::string> read_labels_file(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    if (!in) throw ModelError(p.string() + ": cannot open labels file");
+    std::istringstream in(read_small_file(p, "labels", kMaxLabelsBytes));
     std::vector<std::string> out;
     std::string line;
     while (std::getline(in, line)) {
@@ -183,14 +273,19 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
     std::error_code ec;
     if (fs::is_directory(config_file, ec))
         throw ModelError(config_file.string() + ": is a directory, expected a config JSON file");
-    std::ifstream in(config_file, std::ios::binary);
-    if (!in) throw ModelError(config_file.string() + ": cannot open config file");
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = read_small_file(config_file, "config", kMaxConfigBytes);
     json j;
     try {
-        j = json::parse(ss.str());
-    } catch (const json::parse_error& e) {
+        // The depth limit keeps hostile nesting ("[[[[...") from costing memory and recursion later.
+        json::parser_callback_t limit_depth = [](int depth, json::parse_event_t, json&) {
+            if (depth > kMaxJsonDepth)
+                throw ModelError("invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+            return true;
+        };
+        j = json::parse(text, limit_depth);
+    } catch (const ModelError& e) {
+        throw ModelError(config_file.string() + ": " + e.what());
+    } catch (const json::exception& e) {   // parse_error, and out_of_range for numbers such as 1e400
         throw ModelError(config_file.string() + ": invalid JSON: " + e.what());
     }
     ModelSpec spec;
@@ -217,7 +312,7 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
                 spec.labels = read_labels_file(lp.is_absolute() ? lp : base / lp);
             } else if (l.is_array()) {
                 for (const auto& e : l) {
-                    if (!e.is_string()) throw ModelError("labels must be strings, got " + e.dump());
+                    if (!e.is_string()) throw ModelError("labels must be strings, got " + brief(e));
                     spec.labels.push_back(e.get<std::string>());
                 }
             } else {

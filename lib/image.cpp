@@ -3,10 +3,13 @@
 // truncation check for JPEG/PNG (and size for BMP/WebP), PIL's 16-bit rules, WebP EXIF orientation.
 #include "image.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -29,13 +32,15 @@ using Bytes = std::vector<unsigned char>;
     throw InputError(name + ": " + what);
 }
 
-// OpenCV logs a warning for some undecodable inputs; the app reports those itself.
+// OpenCV logs warnings and errors (OpenJPEG's "[ERROR:0@0.1] ... OpenJPEG2000: ...") for undecodable
+// inputs; each of those reaches the caller as an InputError anyway, so its logging is turned off unless
+// the user set OPENCV_LOG_LEVEL.
 void quiet_opencv_logging() {
     static std::once_flag once;
     std::call_once(once, [] {
         using namespace cv::utils::logging;
-        const LogLevel level = getLogLevel();
-        if (level == LOG_LEVEL_WARNING || level == LOG_LEVEL_INFO) setLogLevel(LOG_LEVEL_ERROR);
+        const char* env = std::getenv("OPENCV_LOG_LEVEL");
+        if (!env || !*env) setLogLevel(LOG_LEVEL_SILENT);
     });
 }
 
@@ -125,6 +130,7 @@ uint32_t le32(const unsigned char* p) { return (uint32_t{p[3]} << 24) | le24(p);
 struct HeaderInfo {
     std::optional<std::pair<uint64_t, uint64_t>> size;  // width, height
     bool truncated = false;                              // the data provably ends early
+    std::string problem;                                 // a structural error found, if any
 };
 
 // Walks the JPEG marker segments and entropy-coded scans up to EOI. Without EOI the data is
@@ -175,17 +181,74 @@ HeaderInfo probe_jpeg(const Bytes& d) {
     return info;
 }
 
+// CRC-32 of PNG chunks (ISO 3309, the zlib polynomial), table-driven.
+uint32_t crc32(const unsigned char* p, size_t n) {
+    static const auto table = [] {
+        std::array<uint32_t, 256> t{};
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
 // Size from IHDR; every chunk must be whole up to IEND (libpng, and so OpenCV, fails otherwise).
+// The structure libpng would reject with a "libpng error: ..." line on stderr (OpenCV gives it no error
+// handler of its own) is refused here first, with the reason: a bad chunk CRC (any flipped bit; PIL refuses
+// these too), an invalid chunk type, a bad IHDR, or a size over libpng's 1,000,000 limit per side.
 HeaderInfo probe_png(const Bytes& d) {
     HeaderInfo info;
     if (d.size() >= 24 && std::memcmp(&d[12], "IHDR", 4) == 0)
         info.size = {{be32(&d[16]), be32(&d[20])}};
     size_t pos = 8;
+    bool first = true;
     while (pos + 8 <= d.size()) {
         const uint64_t len = be32(&d[pos]);
-        if (len > 0x7FFFFFFFu) return info;  // invalid length: let libpng report it
+        const unsigned char* type = &d[pos + 4];
+        const std::string name(reinterpret_cast<const char*>(type), 4);
+        if (len > 0x7FFFFFFFu) {
+            info.problem = "invalid PNG chunk length";
+            return info;
+        }
+        for (int i = 0; i < 4; ++i)
+            if (!std::isalpha(type[i])) {
+                info.problem = "invalid PNG chunk type";
+                return info;
+            }
+        if (first && name != "IHDR") {
+            info.problem = "PNG data does not start with an IHDR chunk";
+            return info;
+        }
         if (pos + 12 + len > d.size()) break;
-        if (std::memcmp(&d[pos + 4], "IEND", 4) == 0) return info;
+        if (crc32(type, 4 + len) != be32(&d[pos + 8 + len])) {
+            info.problem = "corrupt PNG data (CRC mismatch in chunk " + name + ")";
+            return info;
+        }
+        if (first) {
+            const unsigned char* h = &d[pos + 8];
+            const uint32_t w = len == 13 ? be32(h) : 0, ht = len == 13 ? be32(h + 4) : 0;
+            const int depth = len == 13 ? h[8] : 0, color = len == 13 ? h[9] : 0;
+            const bool depth_ok = (color == 0 && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) ||
+                                  (color == 3 && (depth == 1 || depth == 2 || depth == 4 || depth == 8)) ||
+                                  ((color == 2 || color == 4 || color == 6) && (depth == 8 || depth == 16));
+            if (len != 13 || w == 0 || ht == 0 || w > 0x7FFFFFFFu || ht > 0x7FFFFFFFu || !depth_ok || h[10] != 0 ||
+                h[11] != 0 || h[12] > 1) {
+                info.problem = "invalid PNG header (IHDR)";
+                return info;
+            }
+            if (w > 1000000 || ht > 1000000) {
+                info.problem = "PNG image is " + std::to_string(w) + "x" + std::to_string(ht) +
+                               ", over libpng's limit of 1000000 pixels per side";
+                return info;
+            }
+            first = false;
+        }
+        if (name == "IEND") return info;
         pos += 12 + len;
     }
     info.truncated = true;
@@ -222,12 +285,229 @@ HeaderInfo probe_webp(const Bytes& d) {
     return info;
 }
 
+// Skips whitespace and '#' comments (to the end of the line) in a text header, as OpenCV's PxM reader does.
+void skip_space(const Bytes& d, size_t& pos) {
+    while (pos < d.size()) {
+        if (d[pos] == '#') {
+            while (pos < d.size() && d[pos] != '\n' && d[pos] != '\r') ++pos;
+        } else if (std::isspace(d[pos])) {
+            ++pos;
+        } else {
+            break;
+        }
+    }
+}
+
+// An unsigned decimal in a text header, saturated at 2^40 (more than any decoder accepts).
+bool read_decimal(const Bytes& d, size_t& pos, uint64_t& v) {
+    if (pos >= d.size() || !std::isdigit(d[pos])) return false;
+    v = 0;
+    while (pos < d.size() && std::isdigit(d[pos])) v = std::min<uint64_t>(v * 10 + (d[pos++] - '0'), 1ull << 40);
+    return true;
+}
+
+// PBM/PGM/PPM ("P1".."P6 W H [MAXVAL]"), PFM ("Pf"/"PF W H ...") and PAM ("P7", lines "WIDTH W", "HEIGHT H").
+// A header that does not parse, or binary data shorter than the header says, is refused here: OpenCV's
+// readers would print "imdecode_(''): can't read ..." on stderr for them.
+HeaderInfo probe_pnm(const Bytes& d) {
+    HeaderInfo info;
+    size_t pos = 2;
+    uint64_t w = 0, h = 0;
+    const char kind = static_cast<char>(d[1]);
+    const std::string format = d[0] == 'P' && (kind == 'f' || kind == 'F') ? "PFM" : kind == '7' ? "PAM" : "PNM";
+    if (kind != '7') {
+        skip_space(d, pos);
+        bool ok = read_decimal(d, pos, w);
+        skip_space(d, pos);
+        ok = ok && read_decimal(d, pos, h);
+        if (!ok) {
+            info.problem = "corrupt " + format + " header";
+            return info;
+        }
+        info.size = {{w, h}};
+        if (kind != '4' && kind != '5' && kind != '6') return info;   // text data, or PFM
+        uint64_t maxval = 1;
+        if (kind != '4') {
+            skip_space(d, pos);
+            if (!read_decimal(d, pos, maxval) || maxval == 0 || maxval > 65535) {
+                info.problem = "corrupt PNM header";
+                return info;
+            }
+        }
+        ++pos;   // the single whitespace byte before the data
+        const uint64_t sample = maxval > 255 ? 2 : 1, channels = kind == '6' ? 3 : 1;
+        const uint64_t row = kind == '4' ? (w + 7) / 8 : w * channels * sample;
+        if (w <= (1ull << 31) && h <= (1ull << 31) && (pos > d.size() || (row && h > (d.size() - pos) / row)))
+            info.truncated = true;
+        return info;
+    }
+    bool have_w = false, have_h = false;
+    while (pos < d.size() && !(have_w && have_h)) {
+        skip_space(d, pos);
+        size_t end = pos;
+        while (end < d.size() && !std::isspace(d[end])) ++end;
+        const std::string token(d.begin() + pos, d.begin() + end);
+        pos = end;
+        if (token == "ENDHDR" || token.empty()) break;
+        if (token == "WIDTH" || token == "HEIGHT") {
+            skip_space(d, pos);
+            uint64_t v = 0;
+            if (!read_decimal(d, pos, v)) break;
+            (token == "WIDTH" ? w : h) = v;
+            (token == "WIDTH" ? have_w : have_h) = true;
+        }
+    }
+    if (have_w && have_h) info.size = {{w, h}};
+    else info.problem = "corrupt PAM header";
+    return info;
+}
+
+// Radiance HDR: header lines up to an empty line, then the resolution line "-Y H +X W" (OpenCV reads only
+// that orientation; the others give the size too).
+HeaderInfo probe_hdr(const Bytes& d) {
+    HeaderInfo info;
+    static const char blank[] = "\n\n";
+    auto it = std::search(d.begin(), d.end(), blank, blank + 2);
+    if (it == d.end()) return info;
+    size_t pos = static_cast<size_t>(it - d.begin()) + 2;
+    uint64_t v[2] = {0, 0};
+    char axis[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+        while (pos < d.size() && d[pos] == ' ') ++pos;
+        if (pos + 2 > d.size() || (d[pos] != '-' && d[pos] != '+') || (d[pos + 1] != 'X' && d[pos + 1] != 'Y'))
+            return info;
+        axis[i] = static_cast<char>(d[pos + 1]);
+        pos += 2;
+        while (pos < d.size() && d[pos] == ' ') ++pos;
+        if (!read_decimal(d, pos, v[i])) return info;
+    }
+    if (axis[0] == axis[1]) return info;
+    info.size = axis[0] == 'X' ? std::make_pair(v[0], v[1]) : std::make_pair(v[1], v[0]);
+    return info;
+}
+
+// TIFF and BigTIFF: ImageWidth (256) and ImageLength (257) of the first IFD, the one OpenCV decodes.
+HeaderInfo probe_tiff(const Bytes& d) {
+    HeaderInfo info;
+    const bool le = d[0] == 'I', big = d[2] == '+' || d[3] == '+';
+    auto u16 = [&](size_t at) -> uint64_t { return le ? le16(&d[at]) : be16(&d[at]); };
+    auto u32 = [&](size_t at) -> uint64_t { return le ? le32(&d[at]) : be32(&d[at]); };
+    auto u64 = [&](size_t at) -> uint64_t {
+        return le ? (u32(at + 4) << 32) | u32(at) : (u32(at) << 32) | u32(at + 4);
+    };
+    const size_t entry_size = big ? 20 : 12, count_size = big ? 8 : 2;
+    if (d.size() < (big ? 16u : 8u)) return info;
+    const uint64_t ifd = big ? u64(8) : u32(4);
+    if (ifd > d.size() || d.size() - ifd < count_size) return info;
+    const uint64_t entries = big ? u64(ifd) : u16(ifd);
+    std::optional<uint64_t> w, h;
+    for (uint64_t i = 0; i < entries; ++i) {
+        const uint64_t e = ifd + count_size + i * entry_size;
+        if (e > d.size() || d.size() - e < entry_size) break;
+        const uint64_t tag = u16(e), type = u16(e + 2), value_at = e + (big ? 12 : 8);
+        if (tag != 256 && tag != 257) continue;
+        uint64_t v;
+        if (type == 3) v = u16(value_at);         // SHORT
+        else if (type == 4) v = u32(value_at);    // LONG
+        else if (type == 16 && big) v = u64(value_at);   // LONG8
+        else continue;
+        (tag == 256 ? w : h) = v;
+    }
+    if (w && h) info.size = {{*w, *h}};
+    return info;
+}
+
+// JPEG 2000: the SIZ marker of the codestream (raw, or in the JP2 "jp2c" box) and the JP2 "ihdr" box;
+// the larger when both are present (openjpeg decodes SIZ's size).
+HeaderInfo probe_jpeg2000(const Bytes& d) {
+    HeaderInfo info;
+    auto siz = [&](size_t at) {   // at: the FF4F of a codestream
+        if (at > d.size() || d.size() - at < 24 || d[at + 2] != 0xFF || d[at + 3] != 0x51) return;
+        const uint64_t x1 = be32(&d[at + 8]), y1 = be32(&d[at + 12]);
+        const uint64_t x0 = be32(&d[at + 16]), y0 = be32(&d[at + 20]);
+        if (x0 <= x1 && y0 <= y1) info.size = {{x1 - x0, y1 - y0}};
+    };
+    if (d[0] == 0xFF) {
+        siz(0);
+        return info;
+    }
+    std::optional<std::pair<uint64_t, uint64_t>> ihdr;
+    // Boxes: u32 length (1: a u64 length follows; 0: to the end), 4-byte type.
+    auto walk = [&](size_t pos, size_t end, auto& self) -> void {
+        while (pos + 8 <= end) {
+            uint64_t len = be32(&d[pos]);
+            size_t header = 8;
+            if (len == 1) {
+                if (pos + 16 > end) return;
+                len = (uint64_t{be32(&d[pos + 8])} << 32) | be32(&d[pos + 12]);
+                header = 16;
+            } else if (len == 0) {
+                len = end - pos;
+            }
+            if (len < header || len > end - pos) return;
+            const char* type = reinterpret_cast<const char*>(&d[pos + 4]);
+            if (std::memcmp(type, "jp2h", 4) == 0) self(pos + header, pos + len, self);
+            else if (std::memcmp(type, "ihdr", 4) == 0 && len >= header + 8)
+                ihdr = {{be32(&d[pos + header + 4]), be32(&d[pos + header])}};
+            else if (std::memcmp(type, "jp2c", 4) == 0) siz(pos + header);
+            pos += len;
+        }
+    };
+    walk(0, d.size(), walk);
+    if (ihdr && (!info.size || ihdr->first * ihdr->second > info.size->first * info.size->second)) info.size = ihdr;
+    return info;
+}
+
+// OpenEXR: the first header's "dataWindow" (box2i: xMin, yMin, xMax, yMax) among its attributes
+// (name\0 type\0 u32 size, value), which end at an empty name.
+HeaderInfo probe_exr(const Bytes& d) {
+    HeaderInfo info;
+    size_t pos = 8;
+    auto cstr = [&](std::string& out) {
+        const auto* begin = &d[pos];
+        const void* nul = std::memchr(begin, 0, std::min<size_t>(d.size() - pos, 256));
+        if (!nul) return false;
+        out.assign(reinterpret_cast<const char*>(begin), static_cast<const unsigned char*>(nul) - begin);
+        pos += out.size() + 1;
+        return true;
+    };
+    while (pos < d.size()) {
+        std::string name, type;
+        if (!cstr(name) || name.empty() || pos >= d.size() || !cstr(type) || d.size() - pos < 4) return info;
+        const uint64_t size = le32(&d[pos]);
+        pos += 4;
+        if (size > d.size() - pos) return info;
+        if (name == "dataWindow" && type == "box2i" && size == 16) {
+            const auto s32 = [&](size_t at) { return int64_t{static_cast<int32_t>(le32(&d[at]))}; };
+            const int64_t x0 = s32(pos), y0 = s32(pos + 4), x1 = s32(pos + 8), y1 = s32(pos + 12);
+            if (x1 >= x0 && y1 >= y0) info.size = {{uint64_t(x1 - x0 + 1), uint64_t(y1 - y0 + 1)}};
+            return info;
+        }
+        pos += size;
+    }
+    return info;
+}
+
+HeaderInfo probe_sun_raster(const Bytes& d) {
+    HeaderInfo info;
+    if (d.size() >= 12) info.size = {{be32(&d[4]), be32(&d[8])}};
+    return info;
+}
+
+// What every format's header says before OpenCV allocates the image: the pixel limit must hold here for
+// all of them, or a 60-byte file claiming 30000x30000 costs 2.7 GB before its data is found missing.
 HeaderInfo probe(Format f, const Bytes& d) {
     switch (f) {
         case Format::Jpeg: return probe_jpeg(d);
         case Format::Png: return probe_png(d);
         case Format::Bmp: return probe_bmp(d);
         case Format::WebP: return probe_webp(d);
+        case Format::Pnm: case Format::Pfm: return probe_pnm(d);
+        case Format::Hdr: return probe_hdr(d);
+        case Format::Tiff: return probe_tiff(d);
+        case Format::Jpeg2000: return probe_jpeg2000(d);
+        case Format::Exr: return probe_exr(d);
+        case Format::SunRaster: return probe_sun_raster(d);
         default: return {};
     }
 }
@@ -277,6 +557,9 @@ void apply_orientation(cv::Mat& img, int orientation) {
     }
 }
 
+// OpenCV 4.6's CV_IO_MAX_IMAGE_WIDTH and _HEIGHT.
+constexpr uint64_t kOpenCvMaxSide = 1u << 20;
+
 std::string pixel_limit_message(uint64_t w, uint64_t h, size_t max_pixels) {
     return "image is " + std::to_string(w) + "x" + std::to_string(h) + " = " +
            std::to_string(w * h) + " pixels, over the limit of " + std::to_string(max_pixels);
@@ -299,13 +582,26 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
     const Format format = sniff(bytes);
     if (format == Format::Gif)
         fail(name, "GIF images are not supported (this OpenCV 4.6 build has no GIF decoder)");
+    // OpenCV has no decoder for a signature sniff() does not know: no need to let them all try.
+    if (format == Format::Unknown) fail(name, "not an image (unrecognised or unsupported format)");
 
     const HeaderInfo header = probe(format, bytes);
-    if (header.size && header.size->first * header.size->second > max_pixels)
-        fail(name, pixel_limit_message(header.size->first, header.size->second, max_pixels));
+    if (header.size) {
+        // Sides clamped to 2^31 (no decoder takes more) so the product cannot wrap.
+        const uint64_t w = std::min<uint64_t>(header.size->first, 1ull << 31);
+        const uint64_t h = std::min<uint64_t>(header.size->second, 1ull << 31);
+        if (w * h > max_pixels) fail(name, pixel_limit_message(w, h, max_pixels));
+        // OpenCV refuses these itself, but only after copying the data of some formats (HDR, EXR) to a
+        // temporary file that it then leaves behind.
+        if (w == 0 || h == 0 || w > kOpenCvMaxSide || h > kOpenCvMaxSide)
+            fail(name, "image is " + std::to_string(w) + "x" + std::to_string(h) +
+                           ", outside OpenCV's limits (1 to " + std::to_string(kOpenCvMaxSide) + " pixels per side)");
+    }
+    if (!header.problem.empty()) fail(name, header.problem);
     if (header.truncated)
-        fail(name, format == Format::Jpeg ? "truncated JPEG data (no end-of-image marker)"
-                                          : "truncated PNG data (ends inside a chunk or before IEND)");
+        fail(name, format == Format::Jpeg  ? "truncated JPEG data (no end-of-image marker)"
+                   : format == Format::Png ? "truncated PNG data (ends inside a chunk or before IEND)"
+                                           : std::string("truncated ") + format_name(format) + " data");
 
     // ANYDEPTH|ANYCOLOR keeps 16-bit data and the gray/colour distinction so PIL's rules can be
     // applied below; OpenCV still applies EXIF orientation with these flags (not with UNCHANGED).

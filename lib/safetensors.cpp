@@ -68,6 +68,24 @@ bool parse_dtype(const std::string& s, DType& d) {
     return false;
 }
 
+// A header value for an error message: short, and never a deep recursive dump.
+std::string brief(const nlohmann::json& v) {
+    std::string s;
+    if (v.is_structured()) {
+        bool flat = v.size() <= 16;
+        for (const auto& e : v) flat = flat && !e.is_structured();
+        s = flat ? v.dump() : std::string(v.type_name()) + " of " + std::to_string(v.size()) + " elements";
+    } else {
+        s = v.dump();
+    }
+    return s.size() > 200 ? s.substr(0, 200) + "..." : s;
+}
+
+// The header schema is 3 levels deep (object -> tensor entry -> shape list) and no list is long (a shape,
+// two offsets): hostile nesting or a 100 MB list would otherwise cost ~16 bytes of memory per byte.
+constexpr int kMaxHeaderDepth = 4;
+constexpr std::size_t kMaxListLength = 64;
+
 struct Fd {
     int fd;
     ~Fd() { if (fd >= 0) ::close(fd); }
@@ -109,12 +127,22 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
         // Duplicate top-level names are invisible after parsing, so catch them while parsing.
         std::set<std::string> seen;
         std::string duplicate;
-        nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t ev,
-                                                   nlohmann::json& parsed) {
-            if (depth == 1 && ev == nlohmann::json::parse_event_t::key && parsed.is_string()) {
+        std::vector<std::size_t> list_lengths;   // elements so far of each open array
+        using event = nlohmann::json::parse_event_t;
+        nlohmann::json::parser_callback_t cb = [&](int depth, event ev, nlohmann::json& parsed) {
+            if (depth > kMaxHeaderDepth)
+                throw ModelError(where + "malformed header: nested deeper than " + std::to_string(kMaxHeaderDepth) +
+                                 " levels");
+            if (depth == 1 && ev == event::key && parsed.is_string()) {
                 auto k = parsed.get<std::string>();
                 if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
             }
+            if (ev == event::array_end && !list_lengths.empty()) list_lengths.pop_back();
+            if ((ev == event::value || ev == event::object_end || ev == event::array_end) && !list_lengths.empty() &&
+                ++list_lengths.back() > kMaxListLength)
+                throw ModelError(where + "malformed header: a list longer than " + std::to_string(kMaxListLength) +
+                                 " elements");
+            if (ev == event::array_start) list_lengths.push_back(0);
             return true;
         };
         nlohmann::json header;
@@ -143,21 +171,21 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
             TensorView t;
             t.name = name;
             if (!e["dtype"].is_string() || !parse_dtype(e["dtype"].get<std::string>(), t.dtype))
-                throw ModelError(tw + "unknown dtype " + e["dtype"].dump());
+                throw ModelError(tw + "unknown dtype " + brief(e["dtype"]));
             if (!e["shape"].is_array()) throw ModelError(tw + "shape must be a list");
             std::uint64_t numel = 1;
             for (const auto& d : e["shape"]) {
                 if (!d.is_number_integer() || d.get<std::int64_t>() < 0)
-                    throw ModelError(tw + "shape " + e["shape"].dump() + " has an invalid dimension");
+                    throw ModelError(tw + "shape " + brief(e["shape"]) + " has an invalid dimension");
                 const auto v = d.get<std::uint64_t>();
                 if (v != 0 && numel > std::numeric_limits<std::uint64_t>::max() / 16 / v)
-                    throw ModelError(tw + "shape " + e["shape"].dump() + " overflows");
+                    throw ModelError(tw + "shape " + brief(e["shape"]) + " overflows");
                 numel *= v;
                 t.shape.push_back(static_cast<std::int64_t>(v));
             }
             const auto& off = e["data_offsets"];
             if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-                throw ModelError(tw + "data_offsets must be two non-negative integers, got " + off.dump());
+                throw ModelError(tw + "data_offsets must be two non-negative integers, got " + brief(off));
             const auto b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
             if (b > en || en > data_size)
                 throw ModelError(tw + "data_offsets [" + std::to_string(b) + ", " + std::to_string(en) +
@@ -172,15 +200,19 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
             auto [pos, ok] = tensors_.emplace(name, std::move(t));
             range_names.push_back(&pos->first);
         }
+        // Sorted by start, a non-empty range overlaps an earlier one iff it starts before the furthest end
+        // seen so far (not just the previous range's: [0,100) hides [50,60) behind an empty [5,5)).
         std::vector<std::size_t> order(ranges.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::sort(order.begin(), order.end(), [&](auto a, auto b) { return ranges[a] < ranges[b]; });
-        for (std::size_t i = 1; i < order.size(); ++i) {
-            const auto& prev = ranges[order[i - 1]];
-            const auto& cur = ranges[order[i]];
-            if (cur.first < prev.second && cur.second > cur.first && prev.second > prev.first)
-                throw ModelError(where + "tensors \"" + *range_names[order[i - 1]] + "\" and \"" +
-                                 *range_names[order[i]] + "\" overlap in the data section");
+        std::size_t furthest = order.size();   // index of the non-empty range reaching furthest so far
+        for (std::size_t i : order) {
+            const auto& cur = ranges[i];
+            if (cur.second == cur.first) continue;
+            if (furthest != order.size() && cur.first < ranges[furthest].second)
+                throw ModelError(where + "tensors \"" + *range_names[furthest] + "\" and \"" + *range_names[i] +
+                                 "\" overlap in the data section");
+            if (furthest == order.size() || cur.second > ranges[furthest].second) furthest = i;
         }
     } catch (...) {
         ::munmap(map_, map_size_);
