@@ -31,13 +31,18 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // EXIF orientation is applied (JPEG, PNG eXIf, TIFF by OpenCV; WebP here). Unlike the timm/torchvision
 // reference, which ignores it: a rotated photo is classified upright.
 // Truncated JPEGs (no end-of-image marker) are refused, as PIL refuses them by default, instead of
-// OpenCV's silent grey fill. The pixel limit is checked from the header before decoding for JPEG,
-// PNG, BMP and WebP, after decoding for other formats (OpenCV itself refuses > 2^30 pixels).
-// The first call lowers OpenCV's log level from WARNING/INFO to ERROR (an explicit DEBUG/VERBOSE or
-// SILENT setting is kept) so bad inputs do not print OpenCV warnings. Some lines bypass that logger
-// and still reach stderr for corrupt (not truncated) files: OpenCV 4.6's "imdecode_(''): can't read
-// data", libpng's "libpng error: ...", libjpeg's "Corrupt JPEG data: ..."; silencing them would need
-// a process-wide stderr redirect, which a multi-threaded library must not do.
+// OpenCV's silent grey fill; so are truncated PNG and binary PNM data. The pixel limit is checked from the
+// header before decoding for every format OpenCV reads here (JPEG, PNG, BMP, WebP, TIFF, JPEG 2000, PNM/PAM/
+// PFM, Sun raster, Radiance HDR, OpenEXR), again after decoding; sides outside OpenCV's 1..2^20 are refused
+// from the header too. Data with no known signature never reaches OpenCV.
+// PNG structure is checked before libpng sees it (chunk CRCs, as PIL does; chunk types; IHDR; libpng's
+// 1,000,000-pixel side limit) so corrupt PNGs fail with a reason instead of a "libpng error: ..." line.
+// The first call silences OpenCV's logger (OpenJPEG's "[ERROR:...]" lines) unless OPENCV_LOG_LEVEL is set.
+// Some lines bypass that logger and still reach stderr: OpenCV 4.6's "imdecode_(''): can't read header/data"
+// when a decoder throws (corrupt TIFF, JPEG 2000, BMP, PAM, HDR), libjpeg's warnings for damaged JPEGs that
+// still decode ("Corrupt JPEG data: N extraneous bytes before marker 0xd9", as PIL decodes them too), and
+// libpng's for PNGs whose chunks are intact but whose compressed data is not; silencing them would need a
+// process-wide stderr redirect, which a multi-threaded library must not do.
 cv::Mat decode_image_file(const std::filesystem::path& path,
                           std::size_t max_pixels = kDefaultMaxPixels);
 
