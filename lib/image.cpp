@@ -44,35 +44,6 @@ void quiet_opencv_logging() {
     });
 }
 
-Bytes read_file(const fs::path& path) {
-    const std::string name = path.string();
-    std::error_code ec;
-    const fs::file_status st = fs::status(path, ec);
-    if (st.type() == fs::file_type::not_found) fail(name, "no such file");
-    if (ec) fail(name, ec == std::errc::permission_denied ? "permission denied" : ec.message());
-    if (fs::is_directory(st)) fail(name, "is a directory, not an image file");
-
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
-        const int err = errno;
-        fail(name, err == EACCES ? "permission denied"
-                                 : std::error_code(err, std::generic_category()).message());
-    }
-    Bytes data;
-    if (fs::is_regular_file(st)) {
-        const std::uintmax_t size = fs::file_size(path, ec);
-        if (!ec) data.reserve(static_cast<size_t>(size));
-    }
-    unsigned char buf[1 << 16];
-    size_t got;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + got);
-    const bool error = std::ferror(f) != 0;
-    const int err = errno;
-    std::fclose(f);
-    if (error) fail(name, "read error: " + std::error_code(err, std::generic_category()).message());
-    return data;
-}
-
 enum class Format { Unknown, Jpeg, Png, Bmp, Gif, WebP, Tiff, Jpeg2000, Pnm, Pfm, Exr, Hdr, SunRaster };
 
 const char* format_name(Format f) {
@@ -99,6 +70,8 @@ bool starts_with(const Bytes& d, const char* magic, size_t n, size_t at = 0) {
 }
 
 // The signatures OpenCV 4.6's decoders check, plus GIF (which it cannot read) for a clear message.
+// They all lie in the first kSniffBytes bytes.
+constexpr size_t kSniffBytes = 12;
 Format sniff(const Bytes& d) {
     if (starts_with(d, "\xFF\xD8\xFF", 3)) return Format::Jpeg;
     if (starts_with(d, "\x89PNG\r\n\x1A\n", 8)) return Format::Png;
@@ -118,6 +91,66 @@ Format sniff(const Bytes& d) {
     if (starts_with(d, "#?RADIANCE", 10) || starts_with(d, "#?RGBE", 6)) return Format::Hdr;
     if (starts_with(d, "\x59\xA6\x6A\x95", 4)) return Format::SunRaster;
     return Format::Unknown;
+}
+
+// No image this decoder accepts needs more than this many bytes per allowed pixel: 16-bit RGBA is 8, ASCII
+// 16-bit PPM ("65535 " per sample) 18; the rest is room for metadata.
+constexpr uint64_t kMaxBytesPerPixel = 32;
+constexpr uint64_t kMaxMetadataBytes = 64u << 20;
+
+// Reads a whole file, refusing before reading what cannot be an image within the pixel limit: a regular file
+// over kMaxBytesPerPixel * max_pixels (+ metadata) bytes, and anything whose first bytes match no image
+// signature (so `vit classify /dev/zero` or a 50 GB log file named .jpg fails after 64 KB, not after
+// filling memory). Non-regular files (pipes, devices) are read up to the same limit.
+Bytes read_file(const fs::path& path, size_t max_pixels) {
+    const std::string name = path.string();
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (st.type() == fs::file_type::not_found) fail(name, "no such file");
+    if (ec) fail(name, ec == std::errc::permission_denied ? "permission denied" : ec.message());
+    if (fs::is_directory(st)) fail(name, "is a directory, not an image file");
+
+    const uint64_t max_bytes = max_pixels > (UINT64_MAX - kMaxMetadataBytes) / kMaxBytesPerPixel
+                                   ? UINT64_MAX
+                                   : kMaxBytesPerPixel * max_pixels + kMaxMetadataBytes;
+    auto too_large = [&](uint64_t size) {
+        fail(name, "file is " + std::to_string(size) + " bytes, more than an image of at most " +
+                       std::to_string(max_pixels) + " pixels needs (" + std::to_string(max_bytes) + ")");
+    };
+    uintmax_t size = 0;
+    if (fs::is_regular_file(st)) {
+        size = fs::file_size(path, ec);
+        if (ec) size = 0;
+        if (size > max_bytes) too_large(size);
+    }
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        const int err = errno;
+        fail(name, err == EACCES ? "permission denied"
+                                 : std::error_code(err, std::generic_category()).message());
+    }
+    Bytes data;
+    data.reserve(static_cast<size_t>(size));
+    unsigned char buf[1 << 16];
+    size_t got;
+    bool sniffed = false;
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        data.insert(data.end(), buf, buf + got);
+        if (data.size() > max_bytes) {
+            std::fclose(f);
+            too_large(data.size());
+        }
+        if (!sniffed && data.size() >= kSniffBytes) {
+            sniffed = true;
+            const Format format = sniff(data);
+            if (format == Format::Unknown || format == Format::Gif) break;   // decode_image_bytes says why
+        }
+    }
+    const bool error = std::ferror(f) != 0;
+    const int err = errno;
+    std::fclose(f);
+    if (error) fail(name, "read error: " + std::error_code(err, std::generic_category()).message());
+    return data;
 }
 
 uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
@@ -649,7 +682,8 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
 }
 
 cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pixels) {
-    return decode_image_bytes(read_file(path), path.string(), max_pixels);
+    if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
+    return decode_image_bytes(read_file(path, max_pixels), path.string(), max_pixels);
 }
 
 cv::Mat to_gray(const cv::Mat& rgb) {

@@ -138,6 +138,15 @@ check_eq "--max-pixels is checked from the header" "$(printf '%s\n' "$out" | hea
   "image is 3000x2 = 6000 pixels, over the limit of 5999"
 check_eq "--max-pixels: smaller images still classified, exit 2" "$(printf '%s\n' "$out" | tail -1 | jq -r '.top_k | length'):$rc" "5:2"
 
+out=$("$VIT" classify -m "$MODEL" --format jsonl /dev/zero 2>/dev/null); rc=$?
+check_eq "a device that never ends (/dev/zero) -> refused after its first bytes" "$(printf '%s\n' "$out" | jq -r .error):$rc" \
+  "not an image (unrecognised or unsupported format):2"
+printf '\377\330\377' >"$work/sparse.jpg"
+truncate -s 100M "$work/sparse.jpg"   # sparse: no disk used
+out=$("$VIT" classify -m "$MODEL" --format jsonl --max-pixels 1000 "$work/sparse.jpg" 2>/dev/null)
+check_eq "a file too big for the pixel limit is refused before reading" "$(printf '%s\n' "$out" | jq -r .error)" \
+  "file is 104857600 bytes, more than an image of at most 1000 pixels needs (67140864)"
+
 echo "== unreadable file (run as nobody)"
 cp "$PRE/conv_rgb.bmp" "$work/locked.bmp"
 chmod 000 "$work/locked.bmp"
