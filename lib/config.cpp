@@ -35,6 +35,34 @@ std::string brief(const json& v) {
     return s.size() > 200 ? s.substr(0, 200) + "..." : s;
 }
 
+// A first pass over the text that builds nothing and refuses hostile nesting ("[[[[..."), which would cost
+// memory and recursion later. (nlohmann's callback parser could do it in one pass but is quadratic in the
+// number of keys of an object.)
+class DepthPrecheck : public nlohmann::json_sax<json> {
+public:
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return open(); }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return --depth_, true; }
+    bool start_array(std::size_t) override { return open(); }
+    bool end_array() override { return --depth_, true; }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override { throw e; }
+
+private:
+    bool open() {
+        if (++depth_ > kMaxJsonDepth)
+            throw ModelError("invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+        return true;
+    }
+    int depth_ = 0;
+};
+
 [[noreturn]] void wrong_type(const char* section, const char* key, const json& v) {
     throw ModelError(std::string(section) + "." + key + " has the wrong type: got " + std::string(v.type_name()) +
                      " " + brief(v));
@@ -276,13 +304,9 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
     const std::string text = read_small_file(config_file, "config", kMaxConfigBytes);
     json j;
     try {
-        // The depth limit keeps hostile nesting ("[[[[...") from costing memory and recursion later.
-        json::parser_callback_t limit_depth = [](int depth, json::parse_event_t, json&) {
-            if (depth > kMaxJsonDepth)
-                throw ModelError("invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-            return true;
-        };
-        j = json::parse(text, limit_depth);
+        DepthPrecheck precheck;
+        json::sax_parse(text, &precheck);
+        j = json::parse(text);
     } catch (const ModelError& e) {
         throw ModelError(config_file.string() + ": " + e.what());
     } catch (const json::exception& e) {   // parse_error, and out_of_range for numbers such as 1e400
