@@ -16,8 +16,9 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 
 // Decodes an image file to CV_8UC3 in RGB order. Throws InputError("<path>: <problem>") for a
 // missing file, a directory, an unreadable file, an empty file, an unknown or unsupported format
-// (GIF: this OpenCV 4.6 has no GIF decoder), truncated JPEG/PNG data, undecodable data, or more
-// than `max_pixels` pixels (0 means kDefaultMaxPixels).
+// (GIF: this OpenCV 4.6 has no GIF decoder), truncated JPEG/PNG/PNM data, undecodable data, more
+// than `max_pixels` pixels (0 means kDefaultMaxPixels), or a file larger than 32 bytes per allowed
+// pixel + 64 MiB (checked before reading it; a file with no image signature is not read past 64 KB).
 //
 // Conversions (as PIL 9.4's convert("RGB")):
 //   gray, gray+alpha        -> gray replicated to R, G, B
