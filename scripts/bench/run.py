@@ -1,0 +1,427 @@
+#!/usr/bin/python3
+"""vit vs onnxruntime on the CPU: logits parity, then alternating timing rounds, as a markdown table on stdout.
+
+    /usr/bin/python3 scripts/bench/run.py [--rounds 3] [--iterations 20] [--warmup 3] [--threads 2]
+                                          [--models /tmp/vit-bench/models] [--json results.json]
+    /usr/bin/python3 scripts/bench/run.py --quick        # CI smoke test, < 3 minutes
+
+1. Installs onnxruntime-node@1.20.1 with `npm install --ignore-scripts` into --node-dir (reused if there).
+2. Runs export_models.py for the models missing from --models (needs torch: Debian's /usr/bin/python3).
+3. Parity: one random 224x224 image through `vit classify --logits` and the same normalised tensor through
+   onnxruntime; prints max |logit diff| per model (fp32 must agree to 1e-3 x max |logit|; bf16/int8 rows
+   are printed for information).
+4. Each table row runs R rounds of [one ort_bench.js process, one `vit bench` process], both with --threads
+   threads, so that load from other users of a shared machine hits both sides alike; a side's figure is
+   the median over rounds of its per-process median_ms (and of its peak RSS). ORT always runs the fp32
+   ONNX model; the precision column is vit's. A precision vit rejects is shown as "unsupported".
+5. Peak RSS of `vit classify` on one real image with ViT-B/16 fp32 (/usr/bin/time -v).
+
+--quick: ViT-Ti/16 batch 1, one round, few iterations. Where torch (for a missing export) or node/npm are
+unavailable the ORT side is skipped and said so. Always checks that `vit bench --format json` on the
+committed fixture tests/fixtures/tiny_rgb_p16 has the expected keys. Exit status 1 on a failed check.
+Progress goes to stderr; stdout carries the report only.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ORT_PACKAGE = "onnxruntime-node@1.20.1"
+DEBIAN_PYTHON = "/usr/bin/python3"
+BENCH_KEYS = ["median_ms", "p90_ms", "images_per_s", "peak_rss_mb", "load_ms", "first_inference_ms",
+              "achieved_gflops"]
+NAMES = {"vit_b_16": "ViT-B/16", "vit_s_16": "ViT-S/16", "vit_ti_16": "ViT-Ti/16"}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def first_error_line(text):
+    lines = [s.strip() for s in text.strip().splitlines() if s.strip()]
+    errs = [s for s in lines if "error" in s.lower()]
+    return (errs or lines or ["(no message)"])[-1]
+
+
+def run_json(cmd, timeout, env=None):
+    """Runs cmd and parses its stdout as JSON; BenchError with the command's last error line otherwise."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if p.returncode != 0:
+        raise BenchError(first_error_line(p.stderr or p.stdout))
+    try:
+        return json.loads(p.stdout)
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{os.path.basename(cmd[0])}: stdout is not JSON ({e})")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# machine and tools
+
+def machine_info():
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if shutil.which("lscpu") else ""
+    fields = dict(re.findall(r"^([^:\n]+):\s*(.*)$", out, re.M))
+    flags = fields.get("Flags", "").split()
+    avx512 = sorted(f for f in flags if f.startswith("avx512"))
+    return {"model": fields.get("Model name", "unknown"), "cpus": fields.get("CPU(s)", str(os.cpu_count())),
+            "threads_per_core": fields.get("Thread(s) per core", "?"),
+            "avx2": "avx2" in flags, "avx512": avx512, "amx": sorted(f for f in flags if f.startswith("amx")),
+            "load": os.getloadavg()}
+
+
+def ensure_vit(path):
+    if os.path.exists(path):
+        return
+    if os.path.abspath(path) != os.path.join(ROOT, "build", "vit"):
+        raise BenchError(f"{path} does not exist")
+    log("building build/vit")
+    subprocess.run(["cmake", "-S", ROOT, "-B", os.path.join(ROOT, "build"), "-DCMAKE_BUILD_TYPE=Release"],
+                   check=True, stdout=sys.stderr)
+    subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "-j2", "--target", "vit"],
+                   check=True, stdout=sys.stderr)
+
+
+def ensure_ort(node_dir, quick):
+    """Path of node_modules holding onnxruntime-node, or raises BenchError saying why there is none."""
+    modules = os.path.join(node_dir, "node_modules")
+    if not shutil.which("node"):
+        raise BenchError("node is not installed")
+    if not os.path.exists(os.path.join(modules, "onnxruntime-node", "package.json")):
+        if not shutil.which("npm"):
+            raise BenchError("npm is not installed")
+        os.makedirs(node_dir, exist_ok=True)
+        if not os.path.exists(os.path.join(node_dir, "package.json")):
+            with open(os.path.join(node_dir, "package.json"), "w") as f:
+                f.write('{"private": true}\n')
+        log(f"npm install --ignore-scripts {ORT_PACKAGE} into {node_dir}")
+        cmd = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", ORT_PACKAGE]
+        if quick:
+            cmd += ["--fetch-retries=1", "--fetch-timeout=30000"]
+        p = subprocess.run(cmd, cwd=node_dir, capture_output=True, text=True, timeout=150 if quick else 900)
+        if p.returncode != 0:
+            raise BenchError(f"npm install {ORT_PACKAGE} failed: {first_error_line(p.stderr)}")
+    env = dict(os.environ, NODE_PATH=modules)
+    p = subprocess.run(["node", "-e", "console.log(require('onnxruntime-node/package.json').version)"],
+                       capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise BenchError(f"onnxruntime-node does not load: {first_error_line(p.stderr)}")
+    return modules
+
+
+def have_torch():
+    if not os.path.exists(DEBIAN_PYTHON):
+        return False
+    return subprocess.run([DEBIAN_PYTHON, "-c", "import torch, torchvision"], capture_output=True).returncode == 0
+
+
+def model_present(models, arch):
+    return all(os.path.exists(os.path.join(models, p))
+               for p in (f"{arch}.onnx", f"{arch}/config.json", f"{arch}/model.safetensors"))
+
+
+def ensure_models(models, archs):
+    missing = [a for a in archs if not model_present(models, a)]
+    if not missing:
+        return
+    if not have_torch():
+        raise BenchError(f"models {', '.join(missing)} are not in {models} and {DEBIAN_PYTHON} has no torch "
+                         f"to export them")
+    log(f"exporting {', '.join(missing)} into {models}")
+    subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "export_models.py"), "--out", models,
+                    "--archs", ",".join(missing)], check=True, stdout=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# parity
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def parity(vit, models, arch, precisions, ort_env, threads, tmp):
+    """max |logit diff| between vit (each precision) and onnxruntime fp32 on one random image."""
+    with open(os.path.join(models, arch, "config.json")) as f:
+        cfg = json.load(f)
+    S, C = cfg["model"]["image_size"], cfg["model"]["in_chans"]
+    pp = dict(cfg["preprocess"], resize=S, crop=S)   # an S x S image then goes through unresampled
+    cfg = {"model": cfg["model"], "preprocess": pp,
+           "weights": os.path.abspath(os.path.join(models, arch, "model.safetensors"))}
+    cfg_path, ppm, raw = (os.path.join(tmp, f"{arch}.{e}") for e in ("json", "ppm", "f32"))
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    rng = random.Random(1)
+    pixels = bytes(rng.randrange(256) for _ in range(S * S * 3))
+    with open(ppm, "wb") as f:
+        f.write(b"P6\n%d %d\n255\n" % (S, S) + pixels)
+    # vit's normalisation, (v / 255 - mean) / std with float32 rounding after each operation
+    lut = [[f32(f32(f32(v / 255.0) - f32(pp["mean"][c])) / f32(pp["std"][c])) for v in range(256)]
+           for c in range(C)]
+    chw = [lut[c][pixels[i * 3 + c]] for c in range(C) for i in range(S * S)]
+    with open(raw, "wb") as f:
+        f.write(struct.pack(f"<{len(chw)}f", *chw))
+
+    want = run_json(["node", os.path.join(HERE, "ort_bench.js"), os.path.join(models, f"{arch}.onnx"),
+                     "--logits-in", raw, "--threads", str(threads), "--image-size", str(S),
+                     "--channels", str(C)], timeout=600, env=ort_env)["logits"]
+    scale = max(abs(v) for v in want)
+    top_want = max(range(len(want)), key=want.__getitem__)
+    rows = []
+    for prec in precisions:
+        try:
+            rec = run_json([vit, "classify", "--config", cfg_path, "--precision", prec, "--threads",
+                            str(threads), "--logits", "--top-k", "1", "--format", "json", ppm], timeout=600)
+            rec = rec[0] if isinstance(rec, list) else rec
+            got = rec.get("logits") or rec.get("results", [{}])[0].get("logits")
+            if got is None or len(got) != len(want):
+                raise BenchError(f"unexpected classify output: {str(rec)[:200]}")
+            diff = max(abs(a - b) for a, b in zip(got, want))
+            top_got = max(range(len(got)), key=got.__getitem__)
+            rows.append({"arch": arch, "precision": prec, "max_abs_diff": diff, "max_abs_logit": scale,
+                         "top1_agrees": top_got == top_want})
+        except BenchError as e:
+            rows.append({"arch": arch, "precision": prec, "error": str(e)})
+        log(f"parity {arch} {prec}: {rows[-1]}")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# timing
+
+def bench_row(vit, models, row, a, ort_env):
+    """R alternating rounds of ORT then vit; medians over rounds."""
+    arch, batch, prec = row
+    ort, vitr, error = [], [], None
+    for r in range(a.rounds):
+        if error is not None:
+            break
+        if ort_env is not None:
+            ort.append(run_json(["node", os.path.join(HERE, "ort_bench.js"), os.path.join(models, f"{arch}.onnx"),
+                                 "--batch", str(batch), "--iterations", str(a.iterations), "--warmup",
+                                 str(a.warmup), "--threads", str(a.threads)], timeout=1800, env=ort_env))
+            log(f"{arch} b{batch} round {r + 1}: ORT {ort[-1]['median_ms']:.1f} ms")
+        try:
+            vitr.append(run_json([vit, "bench", "--model", os.path.join(models, arch), "--batch-size",
+                                  str(batch), "--iterations", str(a.iterations), "--warmup", str(a.warmup),
+                                  "--precision", prec, "--threads", str(a.threads), "--format", "json"],
+                                 timeout=1800, env=a.vit_environ))
+            log(f"{arch} b{batch} {prec} round {r + 1}: vit {vitr[-1]['median_ms']:.1f} ms")
+        except BenchError as e:
+            error = str(e)   # a precision vit rejects: no further rounds, and no ORT figure for the row
+            ort = []
+            log(f"{arch} b{batch} {prec}: vit failed: {error}")
+
+    def med(rs, k):
+        return statistics.median(x[k] for x in rs) if rs else None
+    return {"arch": arch, "batch": batch, "precision": prec, "error": error,
+            "ort_ms": med(ort, "median_ms"), "vit_ms": med(vitr, "median_ms"),
+            "ort_rss_mb": med(ort, "peak_rss_mb"), "vit_rss_mb": med(vitr, "peak_rss_mb"),
+            "ort_rounds": ort, "vit_rounds": vitr}
+
+
+def classify_rss(vit, model_dir, image, threads):
+    cmd = [vit, "classify", "--model", model_dir, "--threads", str(threads), image]
+    if os.path.exists("/usr/bin/time"):
+        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, timeout=600)
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+        if p.returncode != 0 or not m:
+            raise BenchError(first_error_line(p.stderr))
+        return int(m.group(1)) / 1024
+    # no GNU time: the same figure from the kernel's rusage of the child
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise BenchError(f"vit classify exited with status {status}")
+    return ru.ru_maxrss / 1024
+
+
+def check_fixture_keys(vit, threads):
+    fixture = os.path.join(ROOT, "tests", "fixtures", "tiny_rgb_p16")
+    j = run_json([vit, "bench", "--model", fixture, "--iterations", "3", "--warmup", "1", "--threads",
+                  str(threads), "--format", "json"], timeout=120)
+    missing = [k for k in BENCH_KEYS if not isinstance(j.get(k), (int, float))]
+    return fixture, j, missing
+
+
+# ---------------------------------------------------------------------------------------------------------
+# report
+
+def fmt(v, spec=".1f"):
+    return "—" if v is None else format(v, spec)
+
+
+def print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check):
+    print("# vit vs onnxruntime (CPU)\n")
+    print(f"- machine: {info['model']}, {info['cpus']} logical CPUs ({info['threads_per_core']} threads/core), "
+          f"avx2: {'yes' if info['avx2'] else 'no'}, avx512: {' '.join(info['avx512']) or 'no'}"
+          f"{', amx: ' + ' '.join(info['amx']) if info['amx'] else ''}")
+    if a.vit_env:
+        print(f"- vit environment: {' '.join(a.vit_env)}")
+    print(f"- vit: {info['vit']}, copied to a scratch folder for the run")
+    print(f"- load average at start: {' '.join(f'{x:.2f}' for x in info['load'])}")
+    if rows:
+        print(f"- {a.rounds} round(s) x [ORT process, vit process], {a.iterations} timed + {a.warmup} warmup "
+              f"iterations each, {a.threads} threads; ORT = {ORT_PACKAGE} (CPU EP, fp32 model)")
+    for s in skipped:
+        print(f"- skipped: {s}")
+    if parity_rows:
+        print("\n## Logits parity (one random 224x224 image, vit vs ORT fp32)\n")
+        print("| model | vit precision | max abs diff | max abs logit | top-1 agrees |")
+        print("| --- | --- | --- | --- | --- |")
+        for p in parity_rows:
+            if "error" in p:
+                print(f"| {NAMES[p['arch']]} | {p['precision']} | unsupported: {p['error']} | | |")
+            else:
+                print(f"| {NAMES[p['arch']]} | {p['precision']} | {p['max_abs_diff']:.3g} | "
+                      f"{p['max_abs_logit']:.3g} | {'yes' if p['top1_agrees'] else 'no'} |")
+    if rows:
+        print("\n## Speed (ms per image, median over rounds of each process's median)\n")
+        print("| model | batch | precision | ORT ms/img | vit ms/img | speed ratio (ORT/vit) | target | "
+              "ORT peak RSS | vit peak RSS |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            b = r["batch"]
+            ort_img = r["ort_ms"] / b if r["ort_ms"] is not None else None
+            if r["error"]:
+                vit_cell, ratio, target, vit_rss = f"unsupported: {r['error']}", "—", "—", "—"
+            else:
+                vit_img = r["vit_ms"] / b
+                ratio_v = ort_img / vit_img if ort_img is not None else None
+                ratio = fmt(ratio_v, ".2f") + ("x" if ratio_v is not None else "")
+                target = f">= {a.target:.2f}x" + ("" if ratio_v is None else
+                                                   (" met" if ratio_v >= a.target else " missed"))
+                vit_cell, vit_rss = fmt(vit_img), fmt(r["vit_rss_mb"], ".0f") + " MB"
+            ort_rss = fmt(r["ort_rss_mb"], ".0f") + (" MB" if r["ort_rss_mb"] is not None else "")
+            print(f"| {NAMES[r['arch']]} | {b} | {r['precision']} | {fmt(ort_img)} | {vit_cell} | {ratio} | "
+                  f"{target} | {ort_rss} | {vit_rss} |")
+    if rss_row:
+        print(f"\n- vit classify, one real image ({rss_row['image']}), ViT-B/16 fp32: peak RSS "
+              + (f"{rss_row['rss_mb']:.0f} MB (/usr/bin/time -v, Maximum resident set size)"
+                 if "rss_mb" in rss_row else f"failed: {rss_row['error']}"))
+    if fixture_check:
+        path, _, missing = fixture_check
+        rel = os.path.relpath(path, ROOT)
+        print(f"\n- `vit bench --format json` on {rel}: "
+              + ("all expected keys present" if not missing else f"MISSING keys {', '.join(missing)}"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="CI smoke run: ViT-Ti/16 batch 1, 1 round, 5 iterations")
+    ap.add_argument("--rounds", type=int, help="alternating rounds per row (default 3; --quick 1)")
+    ap.add_argument("--iterations", type=int, help="timed iterations per process (default 20; --quick 5)")
+    ap.add_argument("--warmup", type=int, help="untimed iterations per process (default 3; --quick 1)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--target", type=float, default=1.0, help="speed ratio ORT/vit to meet (default 1.0)")
+    ap.add_argument("--vit", default=os.path.join(ROOT, "build", "vit"))
+    ap.add_argument("--models", default="/tmp/vit-bench/models", help="exported models (made if missing)")
+    ap.add_argument("--node-dir", default="/tmp/vit-bench/node", help="scratch npm folder for onnxruntime-node")
+    ap.add_argument("--image", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-sample",
+                                                    "n01440764_tench.JPEG"),
+                    help="real image for the classify peak-RSS row")
+    ap.add_argument("--vit-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment for the vit processes, e.g. OMP_WAIT_POLICY=passive (repeatable)")
+    ap.add_argument("--json", help="also write all raw results here")
+    a = ap.parse_args()
+    a.rounds = a.rounds or (1 if a.quick else 3)
+    a.iterations = a.iterations or (5 if a.quick else 20)
+    a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
+    if min(a.rounds, a.iterations, a.threads) < 1 or a.warmup < 0:
+        ap.error("--rounds, --iterations, --threads must be >= 1 and --warmup >= 0")
+    bad = [e for e in a.vit_env if "=" not in e or e.startswith("=")]
+    if bad:
+        ap.error(f"--vit-env {bad[0]!r}: expected KEY=VALUE")
+    a.vit_environ = dict(os.environ, **dict(e.split("=", 1) for e in a.vit_env))
+
+    t_start = time.time()
+    info = machine_info()
+    ensure_vit(a.vit)
+    # build/vit is shared with people who rebuild it; every row should time the same binary
+    info["vit"] = f"{a.vit} (built {time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(a.vit)))})"
+    with tempfile.TemporaryDirectory(prefix="vit-bench-bin-") as snap_dir:
+        a.vit = shutil.copy2(a.vit, os.path.join(snap_dir, "vit"))
+        ok = run_all(a, info)
+    log(f"done in {time.time() - t_start:.0f} s")
+    return 0 if ok else 1
+
+
+def run_all(a, info):
+    """Everything after argument parsing; returns False when a check failed."""
+    if a.quick:
+        archs = ["vit_ti_16"]
+        rows_wanted = [("vit_ti_16", 1, "fp32")]
+    else:
+        archs = ["vit_b_16", "vit_s_16", "vit_ti_16"]
+        rows_wanted = [("vit_b_16", 1, "fp32"), ("vit_b_16", 1, "bf16"), ("vit_b_16", 1, "int8"),
+                       ("vit_s_16", 1, "fp32"), ("vit_ti_16", 1, "fp32"), ("vit_ti_16", 32, "fp32")]
+
+    skipped, ort_env = [], None
+    try:
+        ort_env = dict(os.environ, NODE_PATH=ensure_ort(a.node_dir, a.quick))
+        ensure_models(a.models, archs)
+    except (BenchError, subprocess.SubprocessError) as e:
+        if not a.quick:
+            raise
+        ort_env = None
+        skipped.append(f"ORT comparison and parity ({e})")
+        log(f"skipping ORT: {e}")
+
+    ok = True
+    parity_rows, rows = [], []
+    if ort_env is not None:
+        with tempfile.TemporaryDirectory(prefix="vit-bench-") as tmp:
+            for arch in archs:
+                precs = sorted({p for (ar, _, p) in rows_wanted if ar == arch}, key=["fp32", "bf16", "int8"].index)
+                parity_rows += parity(a.vit, a.models, arch, precs, ort_env, a.threads, tmp)
+        for p in parity_rows:
+            if p["precision"] == "fp32" and not p.get("max_abs_diff", 1e30) <= 1e-3 * max(p["max_abs_logit"], 1.0):
+                ok = False
+                log(f"parity FAILED for {p['arch']}: {p}")
+        for row in rows_wanted:
+            rows.append(bench_row(a.vit, a.models, row, a, ort_env))
+
+    rss_row = None
+    if not a.quick:
+        image = os.path.abspath(a.image)
+        rss_row = {"image": os.path.basename(image)}
+        try:
+            rss_row["rss_mb"] = classify_rss(a.vit, os.path.join(a.models, "vit_b_16"), image, a.threads)
+        except BenchError as e:
+            rss_row["error"] = str(e)
+
+    fixture_check = None
+    if a.quick:
+        fixture_check = check_fixture_keys(a.vit, a.threads)
+        if fixture_check[2]:
+            ok = False
+        if ort_env is None:
+            skipped.append("timing rows (no ORT); ran only the fixture key check")
+
+    print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check)
+    if a.json:
+        with open(a.json, "w") as f:
+            args = {k: v for k, v in vars(a).items() if k != "vit_environ"}
+            json.dump({"machine": info, "args": args, "parity": parity_rows, "rows": rows, "classify_rss": rss_row,
+                       "fixture_check": fixture_check and {"path": fixture_check[0], "output": fixture_check[1],
+                                                           "missing": fixture_check[2]}}, f, indent=2)
+    return ok
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BenchError, subprocess.CalledProcessError) as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        sys.exit(1)
