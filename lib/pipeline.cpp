@@ -44,7 +44,7 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
     cv::Mat rgb;
     if (path == "-") {
         std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-        rgb = decode_image_bytes(bytes, "<stdin>", limit);
+        rgb = decode_image_bytes(bytes, path, limit);   // named "-", like its record
     } else {
         rgb = decode_image_file(path, limit);
     }
