@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -339,6 +340,46 @@ bool read_decimal(const Bytes& d, size_t& pos, uint64_t& v) {
     return true;
 }
 
+// PFM as OpenCV 4.6 reads it: "P[fF]\n", then width, height and scale, each the characters up to the next
+// single whitespace byte (so "4  3" has height 0), then W * H * channels little/big-endian floats. Anything
+// OpenCV would refuse after copying the data to a temporary file, which it then leaves behind when the size
+// is invalid, is refused here instead.
+HeaderInfo probe_pfm(const Bytes& d) {
+    HeaderInfo info;
+    size_t pos = 3;
+    auto token = [&](std::string& t) {
+        t.clear();
+        while (pos < d.size() && !std::isspace(d[pos]) && t.size() < 64) t += static_cast<char>(d[pos++]);
+        if (pos >= d.size() || !std::isspace(d[pos])) return false;
+        ++pos;
+        return true;
+    };
+    std::string tw, th, tscale;
+    auto positive = [](const std::string& t, uint64_t& v) {
+        if (t.empty() || t.size() > 12 || !std::all_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+            return false;
+        v = std::stoull(t);
+        return v > 0;
+    };
+    uint64_t w = 0, h = 0;
+    if (d[2] != '\n' || !token(tw) || !token(th) || !positive(tw, w) || !positive(th, h)) {
+        info.problem = "corrupt PFM header";
+        return info;
+    }
+    info.size = {{w, h}};
+    if (!token(tscale)) {
+        info.truncated = true;
+        return info;
+    }
+    if (!(std::fabs(std::strtod(tscale.c_str(), nullptr)) > 0)) {   // OpenCV asserts a non-zero scale
+        info.problem = "corrupt PFM header (scale " + tscale + ")";
+        return info;
+    }
+    const uint64_t row = w * (d[1] == 'F' ? 3 : 1) * 4;
+    if (w <= (1ull << 31) && h <= (1ull << 31) && h > (d.size() - pos) / row) info.truncated = true;
+    return info;
+}
+
 // PBM/PGM/PPM ("P1".."P6 W H [MAXVAL]"), PFM ("Pf"/"PF W H ...") and PAM ("P7", lines "WIDTH W", "HEIGHT H").
 // A header that does not parse, or binary data shorter than the header says, is refused here: OpenCV's
 // readers would print "imdecode_(''): can't read ..." on stderr for them.
@@ -348,6 +389,7 @@ HeaderInfo probe_pnm(const Bytes& d) {
     uint64_t w = 0, h = 0;
     const char kind = static_cast<char>(d[1]);
     const std::string format = d[0] == 'P' && (kind == 'f' || kind == 'F') ? "PFM" : kind == '7' ? "PAM" : "PNM";
+    if (format == "PFM") return probe_pfm(d);
     if (kind != '7') {
         skip_space(d, pos);
         bool ok = read_decimal(d, pos, w);
@@ -395,28 +437,130 @@ HeaderInfo probe_pnm(const Bytes& d) {
     return info;
 }
 
-// Radiance HDR: header lines up to an empty line, then the resolution line "-Y H +X W" (OpenCV reads only
-// that orientation; the others give the size too).
-HeaderInfo probe_hdr(const Bytes& d) {
+// Radiance HDR (RGBE), read here rather than by OpenCV 4.6, whose reader leaks a FILE* (and so a file
+// descriptor) for every malformed file and goes through a temporary file: a batch of bad .hdr files would
+// end in "Too many open files". The result is what OpenCV returns, bit for bit: CV_32FC3 in BGR order,
+// each component byte * 2^(exponent - 136), 0 where the exponent byte is 0.
+struct RgbeLayout {
+    uint64_t width = 0, height = 0;
+    size_t data = 0;   // offset of the pixel data
+};
+
+// The text header: a "#?..." line, variable lines up to an empty line (one must be
+// FORMAT=32-bit_rle_rgbe), then the resolution line "-Y H +X W" (the only orientation OpenCV reads).
+HeaderInfo probe_hdr(const Bytes& d, RgbeLayout* layout = nullptr) {
     HeaderInfo info;
-    static const char blank[] = "\n\n";
-    auto it = std::search(d.begin(), d.end(), blank, blank + 2);
-    if (it == d.end()) return info;
-    size_t pos = static_cast<size_t>(it - d.begin()) + 2;
-    uint64_t v[2] = {0, 0};
-    char axis[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) {
-        while (pos < d.size() && d[pos] == ' ') ++pos;
-        if (pos + 2 > d.size() || (d[pos] != '-' && d[pos] != '+') || (d[pos + 1] != 'X' && d[pos + 1] != 'Y'))
-            return info;
-        axis[i] = static_cast<char>(d[pos + 1]);
-        pos += 2;
-        while (pos < d.size() && d[pos] == ' ') ++pos;
-        if (!read_decimal(d, pos, v[i])) return info;
+    auto line_at = [&](size_t pos, std::string& out) -> size_t {   // offset after the line, 0 at the end
+        const auto nl = std::find(d.begin() + pos, d.end(), '\n');
+        if (nl == d.end()) return 0;
+        out.assign(d.begin() + pos, nl);
+        return static_cast<size_t>(nl - d.begin()) + 1;
+    };
+    std::string line;
+    size_t pos = line_at(0, line), next = 0;   // after the "#?RADIANCE" line
+    bool format_ok = false;
+    while (pos && (next = line_at(pos, line)) && !line.empty()) {
+        format_ok = format_ok || line == "FORMAT=32-bit_rle_rgbe";
+        pos = next;
     }
-    if (axis[0] == axis[1]) return info;
-    info.size = axis[0] == 'X' ? std::make_pair(v[0], v[1]) : std::make_pair(v[1], v[0]);
+    if (!pos || !next) {
+        info.truncated = true;
+        return info;
+    }
+    pos = next;   // after the empty line
+    if (!format_ok) {
+        info.problem = "unsupported Radiance HDR data (no FORMAT=32-bit_rle_rgbe line)";
+        return info;
+    }
+    const size_t data = line_at(pos, line);
+    uint64_t h = 0, w = 0;
+    size_t at = 2;
+    auto number = [&](uint64_t& v) {
+        while (at < line.size() && line[at] == ' ') ++at;
+        if (at >= line.size() || !std::isdigit(static_cast<unsigned char>(line[at]))) return false;
+        v = 0;
+        while (at < line.size() && std::isdigit(static_cast<unsigned char>(line[at])))
+            v = std::min<uint64_t>(v * 10 + (line[at++] - '0'), 1ull << 40);
+        return true;
+    };
+    bool ok = data && line.rfind("-Y", 0) == 0 && number(h);
+    while (ok && at < line.size() && line[at] == ' ') ++at;
+    ok = ok && line.compare(at, 2, "+X") == 0 && (at += 2, number(w));
+    if (!ok) {
+        info.problem = "unsupported Radiance HDR data (resolution line is not \"-Y H +X W\")";
+        return info;
+    }
+    info.size = {{w, h}};
+    if (layout) *layout = {w, h, data};
     return info;
+}
+
+void rgbe_to_bgr(const unsigned char* rgbe, float* bgr) {
+    if (rgbe[3] == 0) {
+        bgr[0] = bgr[1] = bgr[2] = 0.0f;
+        return;
+    }
+    const float scale = static_cast<float>(std::ldexp(1.0, rgbe[3] - 136));
+    bgr[2] = rgbe[0] * scale;
+    bgr[1] = rgbe[1] * scale;
+    bgr[0] = rgbe[2] * scale;
+}
+
+// The pixels of a file probe_hdr accepted, within the pixel limits: flat RGBE quadruples, or scanlines
+// run-length encoded per component (a scanline starting 2, 2, width >> 8, width & 255; only for widths
+// 8..32767, and a scanline that does not start so switches to flat data for the rest of the image).
+cv::Mat decode_hdr(const Bytes& d, const std::string& name) {
+    RgbeLayout l;
+    probe_hdr(d, &l);
+    const int W = static_cast<int>(l.width), H = static_cast<int>(l.height);
+    cv::Mat img(H, W, CV_32FC3);
+    float* out = img.ptr<float>();
+    const size_t total = static_cast<size_t>(W) * H;
+    size_t pos = l.data, done = 0;
+    auto truncated = [&]() { fail(name, "truncated Radiance HDR data"); };
+    auto flat = [&]() {
+        if ((d.size() - pos) / 4 < total - done) truncated();
+        for (; done < total; ++done, pos += 4) rgbe_to_bgr(&d[pos], out + 3 * done);
+    };
+    if (W < 8 || W > 0x7fff) {
+        flat();
+        return img;
+    }
+    std::vector<unsigned char> line(4 * static_cast<size_t>(W));   // [4, W]: r, g, b, e planes
+    for (int y = 0; y < H; ++y) {
+        if (d.size() - pos < 4) truncated();
+        if (d[pos] != 2 || d[pos + 1] != 2 || (d[pos + 2] & 0x80)) {
+            flat();
+            return img;
+        }
+        if (((d[pos + 2] << 8) | d[pos + 3]) != W) fail(name, "corrupt Radiance HDR data (wrong scanline width)");
+        pos += 4;
+        for (int c = 0; c < 4; ++c) {
+            unsigned char* p = &line[static_cast<size_t>(c) * W];
+            unsigned char* const end = p + W;
+            while (p < end) {
+                if (d.size() - pos < 2) truncated();
+                const int code = d[pos];
+                const bool run = code > 128;
+                const int count = run ? code - 128 : code;
+                if (count == 0 || count > end - p) fail(name, "corrupt Radiance HDR data (bad run length)");
+                if (run) {
+                    std::fill(p, p + count, d[pos + 1]);
+                    pos += 2;
+                } else {
+                    if (d.size() - pos - 1 < static_cast<size_t>(count)) truncated();
+                    std::copy(&d[pos + 1], &d[pos + 1] + count, p);
+                    pos += 1 + count;
+                }
+                p += count;
+            }
+        }
+        for (int x = 0; x < W; ++x, ++done) {
+            const unsigned char q[4] = {line[x], line[W + x], line[2 * W + x], line[3 * W + x]};
+            rgbe_to_bgr(q, out + 3 * done);
+        }
+    }
+    return img;
 }
 
 // TIFF and BigTIFF: ImageWidth (256) and ImageLength (257) of the first IFD, the one OpenCV decodes.
@@ -506,18 +650,21 @@ HeaderInfo probe_exr(const Bytes& d) {
     };
     while (pos < d.size()) {
         std::string name, type;
-        if (!cstr(name) || name.empty() || pos >= d.size() || !cstr(type) || d.size() - pos < 4) return info;
+        if (!cstr(name) || name.empty() || pos >= d.size() || !cstr(type) || d.size() - pos < 4) break;
         const uint64_t size = le32(&d[pos]);
         pos += 4;
-        if (size > d.size() - pos) return info;
+        if (size > d.size() - pos) break;
         if (name == "dataWindow" && type == "box2i" && size == 16) {
             const auto s32 = [&](size_t at) { return int64_t{static_cast<int32_t>(le32(&d[at]))}; };
             const int64_t x0 = s32(pos), y0 = s32(pos + 4), x1 = s32(pos + 8), y1 = s32(pos + 12);
             if (x1 >= x0 && y1 >= y0) info.size = {{uint64_t(x1 - x0 + 1), uint64_t(y1 - y0 + 1)}};
+            else info.problem = "corrupt OpenEXR header (empty data window)";
             return info;
         }
         pos += size;
     }
+    // OpenCV would copy the data to a temporary file and, for some of these, leave it behind.
+    info.problem = "corrupt OpenEXR header (no dataWindow)";
     return info;
 }
 
@@ -640,7 +787,7 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
     // applied below; OpenCV still applies EXIF orientation with these flags (not with UNCHANGED).
     int flags = cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
     if (format == Format::WebP) flags |= cv::IMREAD_IGNORE_ORIENTATION;  // applied here instead
-    cv::Mat img = imdecode_checked(bytes, flags, name, format);
+    cv::Mat img = format == Format::Hdr ? decode_hdr(bytes, name) : imdecode_checked(bytes, flags, name, format);
     if (img.empty()) {
         if (format == Format::Unknown) fail(name, "not an image (unrecognised or unsupported format)");
         fail(name, std::string("corrupt or unsupported ") + format_name(format) + " data");

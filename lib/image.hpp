@@ -38,6 +38,9 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // from the header too. Data with no known signature never reaches OpenCV.
 // PNG structure is checked before libpng sees it (chunk CRCs, as PIL does; chunk types; IHDR; libpng's
 // 1,000,000-pixel side limit) so corrupt PNGs fail with a reason instead of a "libpng error: ..." line.
+// Radiance HDR is read here, not by OpenCV 4.6 (whose reader leaks a file descriptor and a temporary file
+// per malformed file), with OpenCV's exact result; PFM and OpenEXR headers are checked so OpenCV is never
+// handed one it would fail on after writing its temporary copy.
 // The first call silences OpenCV's logger (OpenJPEG's "[ERROR:...]" lines) unless OPENCV_LOG_LEVEL is set.
 // Some lines bypass that logger and still reach stderr: OpenCV 4.6's "imdecode_(''): can't read header/data"
 // when a decoder throws (corrupt TIFF, JPEG 2000, BMP, PAM, HDR), libjpeg's warnings for damaged JPEGs that

@@ -147,6 +147,33 @@ out=$("$VIT" classify -m "$MODEL" --format jsonl --max-pixels 1000 "$work/sparse
 check_eq "a file too big for the pixel limit is refused before reading" "$(printf '%s\n' "$out" | jq -r .error)" \
   "file is 104857600 bytes, more than an image of at most 1000 pixels needs (67140864)"
 
+echo "== float formats: Radiance HDR and PFM"
+h=$work/hdr
+mkdir -p "$h"
+printf '#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 2\n\200\100\040\201\010\010\010\200' >"$h/good.hdr"
+printf '#?RADIANCE\nEXPOSURE=1\n\n-Y 1 +X 2\n\200\100\040\201' >"$h/no_format.hdr"
+printf '#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 8\n\002\002\000\010\000\000' >"$h/bad_rle.hdr"
+printf '#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 3 +X 2\n\200\100\040\201' >"$h/short.hdr"
+printf '#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 60000 +X 60000\n' >"$h/huge.hdr"
+printf 'Pf\n1 1\n-1.0\n\000\000\000\077' >"$h/good.pfm"
+printf 'PF\n4  3\n-1.0\n' >"$h/bad.pfm"
+# OpenCV 4.6's HDR reader leaks a file descriptor per malformed file: 200 of them under a limit of 32 open
+# files must not starve the good image at the end (vit reads HDR itself).
+for i in $(seq 1 100); do printf '%s\n' "$h/no_format.hdr" "$h/bad_rle.hdr"; done >"$work/hdr_list.txt"
+printf '%s\n' "$h/short.hdr" "$h/huge.hdr" "$h/good.hdr" "$h/good.pfm" "$h/bad.pfm" "$d/good.bmp" >>"$work/hdr_list.txt"
+(ulimit -n 32 && "$VIT" classify -m "$MODEL" --format jsonl --files-from "$work/hdr_list.txt" >"$work/o" 2>"$work/e"); rc=$?
+check_eq "exit 2, one record per input" "$rc:$(wc -l <"$work/o")" "2:206"
+check_eq "HDR without FORMAT line" "$(record_of "$work/o" "$h/no_format.hdr" | sort -u)" \
+  "unsupported Radiance HDR data (no FORMAT=32-bit_rle_rgbe line)"
+check_eq "HDR with a zero run length" "$(record_of "$work/o" "$h/bad_rle.hdr" | sort -u)" "corrupt Radiance HDR data (bad run length)"
+check_eq "HDR shorter than its size" "$(record_of "$work/o" "$h/short.hdr")" "truncated Radiance HDR data"
+check_eq "HDR claiming 60000x60000" "$(record_of "$work/o" "$h/huge.hdr")" \
+  "image is 60000x60000 = 3600000000 pixels, over the limit of 100000000"
+check_eq "valid HDR" "$(record_of "$work/o" "$h/good.hdr")" "ok"
+check_eq "valid PFM" "$(record_of "$work/o" "$h/good.pfm")" "ok"
+check_eq "PFM whose height OpenCV reads as 0" "$(record_of "$work/o" "$h/bad.pfm")" "corrupt PFM header"
+check_eq "no descriptor leak: the last image still classified" "$(record_of "$work/o" "$d/good.bmp")" "ok"
+
 echo "== unreadable file (run as nobody)"
 cp "$PRE/conv_rgb.bmp" "$work/locked.bmp"
 chmod 000 "$work/locked.bmp"

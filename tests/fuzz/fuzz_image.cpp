@@ -2,9 +2,12 @@
 // 3- and 1-channel models. The interpolation, antialias flag and sizes are picked from the input length so
 // the input stays a plain image file (seeds are ordinary images). Oracles: only vit::InputError (and
 // std::invalid_argument, the preprocessing API's) may escape; a decoded image is non-empty CV_8UC3 within the
-// pixel limit; the preprocessed values are finite.
+// pixel limit; the preprocessed values are finite; no file descriptor stays open and no temporary file is
+// left behind (OpenCV 4.6's HDR reader leaked both for malformed files, PFM and EXR the temporary file).
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <vector>
 
@@ -46,13 +49,34 @@ void run(const std::vector<unsigned char>& bytes) {
     }
 }
 
+int open_fds() {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+    return n;
+}
+
+// Where OpenCV writes the temporary copies of formats it cannot decode from memory (read at each use).
+const std::filesystem::path& opencv_tmp() {
+    static const std::filesystem::path dir = vit_fuzz::scratch().path() / "opencv-tmp";
+    return dir;
+}
+
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    std::filesystem::create_directory(opencv_tmp());
+    ::setenv("OPENCV_TEMP_PATH", opencv_tmp().c_str(), 1);
+    return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const int fds = open_fds();
     try {
         run(std::vector<unsigned char>(data, data + size));
     } catch (const vit::InputError&) {
     } catch (const std::invalid_argument&) {
     }
+    FUZZ_CHECK(open_fds() == fds);
+    FUZZ_CHECK(std::filesystem::is_empty(opencv_tmp()));
     return 0;
 }

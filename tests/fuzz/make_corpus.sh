@@ -149,5 +149,5 @@ int main(int argc, char** argv) {
 CPP
 # shellcheck disable=SC2046
 g++ -std=c++17 -O1 -o "$tmp/gen" "$tmp/gen.cpp" $(pkg-config --cflags --libs opencv4)
-OPENCV_IO_ENABLE_OPENEXR=1 "$tmp/gen" "$im"
+"$tmp/gen" "$im"
 du -sh "$out"
