@@ -125,7 +125,9 @@ int run_classify(const ClassifyOptions& o) {
     po.keep_logits = o.logits;
     po.max_pixels = o.max_pixels;
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    po.decode_threads = o.decode_threads > 0 ? o.decode_threads : std::max(1, cores - num_threads());
+    // Decoders run at idle priority in the gaps inference leaves (see PipelineOptions::background_decode), so
+    // one per core does not oversubscribe the inference threads.
+    po.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -169,7 +171,7 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
         ->check(CLI::IsMember({"text", "json", "jsonl", "csv", "tsv"}))->capture_default_str();
     sub->add_flag("--logits", opt->logits, "Add the raw logits of all classes to each record");
     sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
-    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads (0 = cores not used for inference, at least 1)")
+    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads, run at idle priority (0 = one per core)")
         ->check(CLI::NonNegativeNumber);
     sub->add_flag("-r,--recursive", opt->recursive, "Descend into sub-folders");
     sub->add_option("--ext", opt->ext, "Comma-separated extensions picked from folders (default: common image types)");

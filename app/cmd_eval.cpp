@@ -29,7 +29,7 @@ int run_eval(const EvalCliOptions& o) {
     eo.limit = o.limit;
     eo.pipeline.batch_size = o.batch_size;
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    eo.pipeline.decode_threads = o.decode_threads > 0 ? o.decode_threads : std::max(1, cores - num_threads());
+    eo.pipeline.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;   // idle priority, see classify
     const EvalResult r = evaluate(*model, o.root, eo);
     const auto& labels = model->spec().labels;
     for (const auto& e : r.errors) warn("unreadable: " + e);

@@ -1,6 +1,9 @@
 // Streaming classification: decode pool -> ordered bounded window -> batched inference -> ordered results.
 #include "pipeline.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -73,6 +76,14 @@ public:
           input_size_(static_cast<std::int64_t>(spec.model.in_chans) * spec.model.image_size * spec.model.image_size) {}
 
     void decoder() {
+        if (opt_.background_decode) {
+            // Decoding runs in the CPU time inference leaves idle (OpenMP barriers, the serial parts of a
+            // forward pass, waits between batches): a third runnable thread at normal priority would preempt one
+            // of the inference threads, and the whole OpenMP team then waits for it at every barrier.
+            sched_param param{};
+            param.sched_priority = 0;
+            pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+        }
         for (;;) {
             std::string path;
             std::uint64_t seq, position = 0;

@@ -31,6 +31,7 @@ struct ClassifyResult {
 struct PipelineOptions {
     int batch_size = 8;
     int decode_threads = 1;
+    bool background_decode = true;      // decoders at SCHED_IDLE priority, so they never take cores from inference
     int top_k = 5;
     bool keep_logits = false;
     int window = 0;                     // max inputs decoded ahead of inference; 0 = 4 x batch_size
