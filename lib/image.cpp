@@ -372,7 +372,7 @@ HeaderInfo probe_pfm(const Bytes& d) {
         return info;
     }
     if (!(std::fabs(std::strtod(tscale.c_str(), nullptr)) > 0)) {   // OpenCV asserts a non-zero scale
-        info.problem = "corrupt PFM header (scale " + tscale + ")";
+        info.problem = "corrupt PFM header (zero or invalid scale)";
         return info;
     }
     const uint64_t row = w * (d[1] == 'F' ? 3 : 1) * 4;

@@ -147,6 +147,11 @@ out=$("$VIT" classify -m "$MODEL" --format jsonl --max-pixels 1000 "$work/sparse
 check_eq "a file too big for the pixel limit is refused before reading" "$(printf '%s\n' "$out" | jq -r .error)" \
   "file is 104857600 bytes, more than an image of at most 1000 pixels needs (67140864)"
 
+cp "$PRE/conv_rgb.bmp" "$work/"$'bad\377name.bmp'
+out=$("$VIT" classify -m "$MODEL" --format jsonl "$work/"$'bad\377name.bmp' 2>/dev/null); rc=$?
+check_eq "a file name that is not UTF-8: classified, U+FFFD in the record's path" \
+  "$(printf '%s\n' "$out" | jq -r '(.path | sub(".*/"; "")) + " " + (.top_k | length | tostring)'):$rc" $'bad\xef\xbf\xbdname.bmp 5:0'
+
 echo "== float formats: Radiance HDR and PFM"
 h=$work/hdr
 mkdir -p "$h"
