@@ -104,16 +104,20 @@ check "first run + resume = one full run" test "$(printf '%s\n' "$both" | jq -c 
   "$("$VIT" classify -m "$MODEL" --format jsonl -b 1 "$d/a.bmp" "$d/b.jpg" "$d/c.webp" "$d/g.png" 2>/dev/null | jq -c . | sort)"
 
 echo "== --output is atomic"
+# The inputs arrive slowly through a pipe, so the run is surely mid-way when it is killed, however fast the machine.
+slow_feed() { for i in $(seq 1 400); do echo "$d/b.jpg"; sleep 0.05; done; }
+# Waits until the run's temporary output holds a record (at most ~20 s).
+wait_for_tmp() { for i in $(seq 1 200); do [ -n "$(find "$work" -maxdepth 1 -name '.out.jsonl.vit-tmp-*' -size +0 2>/dev/null)" ] && return 0; sleep 0.1; done; return 1; }
 for i in $(seq 1 3000); do echo "$d/b.jpg"; done > "$work/many.txt"
-"$VIT" classify -m "$MODEL" --format jsonl -b 1 --files-from "$work/many.txt" -o "$work/out.jsonl" 2>/dev/null &
+slow_feed | "$VIT" classify -m "$MODEL" --format jsonl -b 1 --files-from - -o "$work/out.jsonl" 2>/dev/null &
 pid=$!
-sleep 1
+check "a record reaches the temporary output while the run goes on" wait_for_tmp
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 check "SIGKILL mid-run leaves no output file" test ! -e "$work/out.jsonl"
 rm -f "$work"/.out.jsonl.vit-tmp-*
-"$VIT" classify -m "$MODEL" --format jsonl -b 1 --files-from "$work/many.txt" -o "$work/out.jsonl" 2>/dev/null &
+slow_feed | "$VIT" classify -m "$MODEL" --format jsonl -b 1 --files-from - -o "$work/out.jsonl" 2>/dev/null &
 pid=$!
-sleep 1
+wait_for_tmp
 kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM mid-run commits what is done" test -s "$work/out.jsonl"
 check "every line a complete record" bash -c "jq -e '.top_k | length == 5' '$work/out.jsonl' >/dev/null"
