@@ -22,6 +22,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "errors.hpp"
+#include "gif.hpp"
 
 namespace vit {
 namespace {
@@ -70,7 +71,7 @@ bool starts_with(const Bytes& d, const char* magic, size_t n, size_t at = 0) {
     return d.size() >= at + n && std::memcmp(d.data() + at, magic, n) == 0;
 }
 
-// The signatures OpenCV 4.6's decoders check, plus GIF (which it cannot read) for a clear message.
+// The signatures OpenCV 4.6's decoders check, plus GIF (decoded here: OpenCV 4.6 has no GIF reader).
 // They all lie in the first kSniffBytes bytes.
 constexpr size_t kSniffBytes = 12;
 Format sniff(const Bytes& d) {
@@ -144,7 +145,7 @@ Bytes read_file(const fs::path& path, size_t max_pixels) {
         if (!sniffed && data.size() >= kSniffBytes) {
             sniffed = true;
             const Format format = sniff(data);
-            if (format == Format::Unknown || format == Format::Gif) break;   // decode_image_bytes says why
+            if (format == Format::Unknown) break;   // decode_image_bytes says why
         }
     }
     const bool error = std::ferror(f) != 0;
@@ -688,6 +689,14 @@ HeaderInfo probe(Format f, const Bytes& d) {
         case Format::Jpeg2000: return probe_jpeg2000(d);
         case Format::Exr: return probe_exr(d);
         case Format::SunRaster: return probe_sun_raster(d);
+        case Format::Gif: {
+            const GifHeader g = probe_gif(d);
+            HeaderInfo info;
+            if (!g.truncated && g.problem.empty()) info.size = {{g.width, g.height}};
+            info.truncated = g.truncated;
+            info.problem = g.problem;
+            return info;
+        }
         default: return {};
     }
 }
@@ -760,8 +769,6 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
     if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
     if (bytes.empty()) fail(name, "empty file (0 bytes)");
     const Format format = sniff(bytes);
-    if (format == Format::Gif)
-        fail(name, "GIF images are not supported (this OpenCV 4.6 build has no GIF decoder)");
     // OpenCV has no decoder for a signature sniff() does not know: no need to let them all try.
     if (format == Format::Unknown) fail(name, "not an image (unrecognised or unsupported format)");
 
@@ -787,7 +794,18 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
     // applied below; OpenCV still applies EXIF orientation with these flags (not with UNCHANGED).
     int flags = cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
     if (format == Format::WebP) flags |= cv::IMREAD_IGNORE_ORIENTATION;  // applied here instead
-    cv::Mat img = format == Format::Hdr ? decode_hdr(bytes, name) : imdecode_checked(bytes, flags, name, format);
+    cv::Mat img;
+    if (format == Format::Hdr) {
+        img = decode_hdr(bytes, name);
+    } else if (format == Format::Gif) {
+        try {
+            img = decode_gif_first_frame(bytes);   // OpenCV 4.6 has no GIF decoder
+        } catch (const std::runtime_error& e) {
+            fail(name, e.what());
+        }
+    } else {
+        img = imdecode_checked(bytes, flags, name, format);
+    }
     if (img.empty()) {
         if (format == Format::Unknown) fail(name, "not an image (unrecognised or unsupported format)");
         fail(name, std::string("corrupt or unsupported ") + format_name(format) + " data");

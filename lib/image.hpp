@@ -15,8 +15,8 @@ namespace vit {
 inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 
 // Decodes an image file to CV_8UC3 in RGB order. Throws InputError("<path>: <problem>") for a
-// missing file, a directory, an unreadable file, an empty file, an unknown or unsupported format
-// (GIF: this OpenCV 4.6 has no GIF decoder), truncated JPEG/PNG/PNM data, undecodable data, more
+// missing file, a directory, an unreadable file, an empty file, an unknown or unsupported format,
+// truncated JPEG/PNG/PNM data, undecodable data, more
 // than `max_pixels` pixels (0 means kDefaultMaxPixels), or a file larger than 32 bytes per allowed
 // pixel + 64 MiB (checked before reading it; a file with no image signature is not read past 64 KB).
 //
@@ -38,6 +38,7 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // from the header too. Data with no known signature never reaches OpenCV.
 // PNG structure is checked before libpng sees it (chunk CRCs, as PIL does; chunk types; IHDR; libpng's
 // 1,000,000-pixel side limit) so corrupt PNGs fail with a reason instead of a "libpng error: ..." line.
+// GIF is decoded here (OpenCV 4.6 has none): the first frame of an animated GIF, as PIL gives it (gif.hpp).
 // Radiance HDR is read here, not by OpenCV 4.6 (whose reader leaks a file descriptor and a temporary file
 // per malformed file), with OpenCV's exact result; PFM and OpenEXR headers are checked so OpenCV is never
 // handed one it would fail on after writing its temporary copy.

@@ -13,6 +13,7 @@ Files (all images PNG unless named .jpg/.webp; expected outputs are lossless PNG
                               float32 data, all little-endian
   convert_cases.txt           "<src> <expected.png>": Image.open(src).convert("RGB"), after
                               ImageOps.exif_transpose (vit applies EXIF orientation, see lib/image.hpp)
+                              (GIF: the first frame)
   gray_cases.txt              "<src> <expected.png>": Image.open(src).convert("RGB").convert("L")
 """
 import io
@@ -35,15 +36,16 @@ TV_FILTERS = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMod
               "bicubic": InterpolationMode.BICUBIC}
 
 
-def synthetic(w, h, channels, noise=40):
+def synthetic(w, h, channels, noise=40, gen=None):
     """Gradient + a hard-edged block + a stripe pattern + noise: exercises rounding and clipping."""
+    gen = gen or rng
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
     planes = []
     for c in range(channels):
         p = 255 * (0.5 + 0.5 * np.sin(x / (3 + 2 * c) + y / (5 + c)))
         p[h // 4: h // 2, w // 5: w // 2] = 255 if c != 1 else 0          # hard edges -> overshoot
         p[:, (np.arange(w) // 2) % 3 == 0] *= 0.2                        # fine stripes
-        p += rng.normal(0, noise, (h, w))
+        p += gen.normal(0, noise, (h, w))
         planes.append(p)
     a = np.clip(np.rint(np.stack(planes, -1)), 0, 255).astype(np.uint8)
     return a if channels > 1 else a[..., 0]
@@ -67,6 +69,69 @@ def png16(arr, color_type):
     ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
             + chunk(b"IEND", b""))
+
+
+def gif_raw(screen, frame, pixels, local_palette=None, global_palette=None, transparent=None):
+    """A one-frame GIF89a written by hand: PIL never writes a frame offset from the screen origin, a local
+    colour table or a file without colour tables. LZW with 9-bit codes only (a clear code every 250
+    literals keeps the code table below 512 entries)."""
+    def table(pal):
+        n = len(pal) // 3
+        bits = max(1, (n - 1).bit_length())
+        return bits, bytes(pal) + bytes(3 * (2 ** bits) - len(pal))
+    out = bytearray(b"GIF89a" + struct.pack("<HH", *screen))
+    if global_palette:
+        bits, tab = table(global_palette)
+        out += bytes([0x80 | (bits - 1), 0, 0]) + tab
+    else:
+        out += bytes([0, 0, 0])
+    if transparent is not None:
+        out += bytes([0x21, 0xF9, 4, 1, 0, 0, transparent, 0])
+    x, y, w, h = frame
+    flags, tab = 0, b""
+    if local_palette:
+        bits, tab = table(local_palette)
+        flags = 0x80 | (bits - 1)
+    out += bytes([0x2C]) + struct.pack("<HHHH", x, y, w, h) + bytes([flags]) + tab
+    codes = []
+    for i, v in enumerate(np.asarray(pixels, dtype=np.uint8).reshape(-1)):
+        if i % 250 == 0:
+            codes.append(256)
+        codes.append(int(v))
+    codes.append(257)
+    acc = nbits = 0
+    data = bytearray()
+    for c in codes:
+        acc |= c << nbits
+        nbits += 9
+        while nbits >= 8:
+            data.append(acc & 255)
+            acc >>= 8
+            nbits -= 8
+    if nbits:
+        data.append(acc & 255)
+    out.append(8)
+    for i in range(0, len(data), 255):
+        out += bytes([len(data[i:i + 255])]) + data[i:i + 255]
+    out += b"\x00;"
+    return bytes(out)
+
+
+def gif_cases():
+    """GIFs (decoded by vit itself, OpenCV 4.6 has no GIF reader): PIL-written animated and interlaced files,
+    and hand-written ones for a frame offset with transparency, a local colour table and no colour table."""
+    g = np.random.default_rng(7)   # its own generator: the other fixtures keep their bytes
+    frames = [Image.fromarray(synthetic(20, 10, 3, gen=g)).quantize(64), Image.fromarray(synthetic(20, 10, 3, gen=g)).quantize(64)]
+    frames[0].save(OUT / "conv_anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.fromarray(synthetic(40, 24, 3, gen=g)).quantize(200).save(OUT / "conv_interlaced.gif")   # PIL interlaces >= 16x16
+    pal = [int(v) for v in g.integers(0, 256, 16 * 3)]
+    (OUT / "conv_offset_trns.gif").write_bytes(
+        gif_raw((30, 20), (5, 3, 16, 10), g.integers(0, 16, (10, 16)), local_palette=pal,
+                global_palette=[int(v) for v in g.integers(0, 256, 4 * 3)], transparent=2))
+    (OUT / "conv_grow.gif").write_bytes(
+        gif_raw((10, 8), (4, 2, 12, 9), g.integers(0, 4, (9, 12)), global_palette=pal[:12]))
+    (OUT / "conv_nopalette.gif").write_bytes(gif_raw((12, 7), (0, 0, 12, 7), g.integers(0, 256, (7, 12))))
+    return ["conv_anim.gif", "conv_interlaced.gif", "conv_offset_trns.gif", "conv_grow.gif", "conv_nopalette.gif"]
 
 
 def write_tensor(t, name):
@@ -168,6 +233,7 @@ def main():
     conv += ["conv_rgba.png", "conv_la.png", "conv_palette_trns.png", "conv_gray.png", "conv_bilevel.png",
              "conv_gray16.png", "conv_rgb16.png", "conv_rgba16.png", "exif_gray16_o6.png",
              "conv_rgb.bmp", "conv_rgb.tif", "conv_rgb.webp"]
+    conv += gif_cases()
     lines = []
     for src in conv:
         im = Image.open(OUT / src)

@@ -374,10 +374,32 @@ TEST_CASE("decode errors name the file and the problem") {
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(bad_jpg, "bad.jpg"), "bad.jpg: corrupt or unsupported JPEG data",
                          vit::InputError);
 
+    // GIF (decoded by vit): a header with no frame, a frame cut short, broken blocks and codes, a huge screen.
     const std::vector<unsigned char> gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0};
-    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(gif, "anim.gif"),
-                         "anim.gif: GIF images are not supported (this OpenCV 4.6 build has no GIF decoder)",
-                         vit::InputError);
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(gif, "anim.gif"), "anim.gif: truncated GIF data", vit::InputError);
+    auto with = [&](std::vector<unsigned char> tail) {
+        auto g = gif;
+        g.insert(g.end(), tail.begin(), tail.end());
+        return g;
+    };
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({';'}), "t.gif"),
+                         "t.gif: GIF data has no image (trailer before the first frame)", vit::InputError);
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({'X'}), "b.gif"),
+                         "b.gif: corrupt GIF data (unknown block type 0x58 before the first frame)", vit::InputError);
+    // A 1x1 frame, 2-bit codes: clear (4), then 7, a code not yet defined.
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 1, 0x3C, 0, ';'}), "c.gif"),
+                         "c.gif: corrupt GIF data (invalid LZW code)", vit::InputError);
+    // The same frame with a clear and an end code: no pixels.
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 1, 0x2C, 0, ';'}), "e.gif"),
+                         "e.gif: corrupt GIF data (the first frame's pixel data ends after 0 of 1 pixels)", vit::InputError);
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 5, 0x04}), "s.gif"),
+                         "s.gif: truncated GIF data (ends inside the first frame's pixels)", vit::InputError);
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0}), "h.gif"),   // 60000x60000
+                         "h.gif: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000", vit::InputError);
+    auto anim = file_bytes(fixtures() / "conv_anim.gif");
+    anim.resize(anim.size() / 2);
+    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(anim, "half.gif"),
+                         "half.gif: truncated GIF data (ends inside the first frame's pixels)", vit::InputError);
 
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(png, "big.png", 1000),
                          "big.png: image is 40x30 = 1200 pixels, over the limit of 1000", vit::InputError);

@@ -82,7 +82,7 @@ ihdr_60k() { printf 'IHDR\000\000\352\140\000\000\352\140\010\002\000\000\000'; 
 cp "$PRE/exif_o1.jpg" "$d/huge.jpg"
 sof=$(find_hex "$d/huge.jpg" ffc0)
 patch "$d/huge.jpg" $((sof + 5)) '\352\140\352\140'
-# An animated GIF: two 1x1 frames with a NETSCAPE2.0 loop extension.
+# An animated GIF: two 1x1 frames with a NETSCAPE2.0 loop extension, the first black, the second white.
 printf 'GIF89a\001\000\001\000\200\000\000\000\000\000\377\377\377!\377\013NETSCAPE2.0\003\001\000\000\000!\371\004\000\012\000\000\000,\000\000\000\000\001\000\001\000\000\002\002D\001\000!\371\004\000\012\000\000\000,\000\000\000\000\001\000\001\000\000\002\002L\001\000;' >"$d/anim.gif"
 # Corrupt EXIF: the IFD offset of exif_o6.jpg's APP1 points past the segment; an IFD entry is garbage; a WebP
 # EXIF chunk with its IFD offset past the end.
@@ -124,7 +124,7 @@ expect one.ppm "ok"
 expect wide.pgm "ok"
 expect huge.png "image is 60000x60000 = 3600000000 pixels, over the limit of 100000000"
 expect huge.jpg "image is 60000x60000 = 3600000000 pixels, over the limit of 100000000"
-expect anim.gif "GIF images are not supported (this OpenCV 4.6 build has no GIF decoder)"
+expect anim.gif "ok"
 expect exif_bad_offset.jpg "ok"
 expect exif_bad_entry.jpg "ok"
 expect exif_bad.webp "ok"
@@ -133,6 +133,11 @@ expect missing.jpg "no such file"
 check "no libpng/OpenCV noise on stderr" bash -c "! grep -Eq 'libpng|imdecode|OpenCV|ERROR' '$work/e'"
 check_eq "stderr stays quiet" "$(wc -l <"$work/e")" 0
 
+printf 'P6\n1 1\n255\n\000\000\000' >"$work/black.ppm"
+printf 'P6\n1 1\n255\n\377\377\377' >"$work/white.ppm"
+logits() { "$VIT" classify -m "$MODEL" --format jsonl --logits "$1" 2>/dev/null | jq -c .logits; }
+check_eq "animated GIF: the first frame (black) is classified" "$(logits "$d/anim.gif")" "$(logits "$work/black.ppm")"
+check "animated GIF: not the second frame (white)" test "$(logits "$d/anim.gif")" != "$(logits "$work/white.ppm")"
 out=$("$VIT" classify -m "$MODEL" --format jsonl --max-pixels 5999 "$d/wide.pgm" "$d/one.png" 2>/dev/null); rc=$?
 check_eq "--max-pixels is checked from the header" "$(printf '%s\n' "$out" | head -1 | jq -r .error)" \
   "image is 3000x2 = 6000 pixels, over the limit of 5999"

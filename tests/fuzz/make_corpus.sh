@@ -112,7 +112,7 @@ im=$out/image
 pre=$src/tests/fixtures/preprocess
 for f in conv_bilevel.png conv_cmyk.jpg conv_gray16.png conv_la.png conv_palette_trns.png conv_rgb.bmp \
   conv_rgb.tif conv_rgb.webp conv_rgba16.png exif_gray_o6.jpg exif_o6.jpg exif_o6.png exif_o6.webp \
-  exif_gray16_o6.png; do
+  exif_gray16_o6.png conv_anim.gif conv_interlaced.gif conv_offset_trns.gif conv_nopalette.gif; do
   cp "$pre/$f" "$im/$f"
 done
 printf 'GIF89a\x01\x00\x01\x00\x00\x00\x00;' >"$im/tiny.gif"
