@@ -104,8 +104,7 @@ constexpr uint64_t kMaxMetadataBytes = 64u << 20;
 // over kMaxBytesPerPixel * max_pixels (+ metadata) bytes, and anything whose first bytes match no image
 // signature (so `vit classify /dev/zero` or a 50 GB log file named .jpg fails after 64 KB, not after
 // filling memory). Non-regular files (pipes, devices) are read up to the same limit.
-Bytes read_file(const fs::path& path, size_t max_pixels) {
-    const std::string name = path.string();
+Bytes read_file(const fs::path& path, size_t max_pixels, const std::string& name) {
     std::error_code ec;
     const fs::file_status st = fs::status(path, ec);
     if (st.type() == fs::file_type::not_found) fail(name, "no such file");
@@ -848,7 +847,12 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
 
 cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pixels) {
     if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
-    return decode_image_bytes(read_file(path, max_pixels), path.string(), max_pixels);
+    return decode_image_bytes(read_file(path, max_pixels, path.string()), path.string(), max_pixels);
+}
+
+cv::Mat decode_image_stdin(std::size_t max_pixels) {
+    if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
+    return decode_image_bytes(read_file("/dev/stdin", max_pixels, "-"), "-", max_pixels);
 }
 
 cv::Mat to_gray(const cv::Mat& rgb) {

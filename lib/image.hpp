@@ -51,6 +51,9 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 cv::Mat decode_image_file(const std::filesystem::path& path,
                           std::size_t max_pixels = kDefaultMaxPixels);
 
+// The same for one encoded image on standard input (errors name it "-"), read with the same limits.
+cv::Mat decode_image_stdin(std::size_t max_pixels = kDefaultMaxPixels);
+
 // The same for bytes already in memory; `name` is used in error messages.
 cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::string& name,
                            std::size_t max_pixels = kDefaultMaxPixels);

@@ -45,12 +45,7 @@ std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const
 void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels) {
     const std::size_t limit = max_pixels > 0 ? static_cast<std::size_t>(max_pixels) : kDefaultMaxPixels;
     cv::Mat rgb;
-    if (path == "-") {
-        std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-        rgb = decode_image_bytes(bytes, path, limit);   // named "-", like its record
-    } else {
-        rgb = decode_image_file(path, limit);
-    }
+    rgb = path == "-" ? decode_image_stdin(limit) : decode_image_file(path, limit);
     try {
         preprocess(rgb, spec.preprocess, spec.model.in_chans, out);
     } catch (const std::exception& e) {

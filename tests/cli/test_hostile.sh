@@ -146,6 +146,13 @@ check_eq "--max-pixels: smaller images still classified, exit 2" "$(printf '%s\n
 out=$("$VIT" classify -m "$MODEL" --format jsonl /dev/zero 2>/dev/null); rc=$?
 check_eq "a device that never ends (/dev/zero) -> refused after its first bytes" "$(printf '%s\n' "$out" | jq -r .error):$rc" \
   "not an image (unrecognised or unsupported format):2"
+out=$(timeout 60 "$VIT" classify -m "$MODEL" --format jsonl - </dev/zero 2>/dev/null); rc=$?
+check_eq "an endless stdin (-) -> refused after its first bytes" "$(printf '%s\n' "$out" | jq -r .error):$rc" \
+  "not an image (unrecognised or unsupported format):2"
+# A JPEG signature followed by endless zeros on stdin: refused once past what a 1000-pixel image can need.
+out=$({ printf '\377\330\377'; cat /dev/zero; } | timeout 60 "$VIT" classify -m "$MODEL" --format jsonl --max-pixels 1000 - 2>/dev/null)
+check_eq "stdin (-) is read only up to the pixel limit's byte budget" "$(printf '%s\n' "$out" | jq -r .error | sed 's/file is [0-9]* bytes/file is N bytes/')" \
+  "file is N bytes, more than an image of at most 1000 pixels needs (67140864)"
 printf '\377\330\377' >"$work/sparse.jpg"
 truncate -s 100M "$work/sparse.jpg"   # sparse: no disk used
 out=$("$VIT" classify -m "$MODEL" --format jsonl --max-pixels 1000 "$work/sparse.jpg" 2>/dev/null)
