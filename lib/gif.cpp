@@ -259,8 +259,8 @@ cv::Mat decode_gif_first_frame(const Bytes& data) {
     // Canvas of palette indices: PIL fills it with the transparent index, or 0.
     cv::Mat canvas(H, W, CV_8UC1, cv::Scalar(f.transparent.value_or(0)));
     const std::vector<std::size_t> rows = row_order(f.height, f.interlaced);
-    for (std::size_t k = 0; k < f.height; ++k)
-        std::copy_n(&indices[k * f.width], f.width, canvas.ptr<unsigned char>(static_cast<int>(f.y + rows[k])) + f.x);
+    for (std::size_t k = 0; f.width > 0 && k < f.height; ++k)   // a 0-wide frame has no pixels to copy
+        std::copy_n(indices.data() + k * f.width, f.width, canvas.ptr<unsigned char>(static_cast<int>(f.y + rows[k])) + f.x);
     if (!f.palette) return canvas;   // PIL's mode "L": the indices are the gray levels
 
     // PIL's palette starts as a gray ramp; the colour table overwrites its first entries.
