@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq)
+# ocl-icd-opencl-dev: Debian's dnnl-config.cmake runs find_package(OpenCL REQUIRED) (oneDNN is built with the OCL
+# GPU runtime), and libdnnl-dev only recommends it, so --no-install-recommends alone leaves cmake failing.
+packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev ocl-icd-opencl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq)
 
 if [[ "${1:-}" != "--no-install" ]]; then
   missing=()
