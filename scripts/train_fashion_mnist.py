@@ -24,13 +24,19 @@ Shipped model (these defaults: seed 0, 2 threads, bf16, 72 epochs of batch 256, 
 flip): 31.1 min on the 2-core development machine (AMD EPYC, AVX-512 BF16; about 26 s per epoch), test top-1
 0.9216 / top-5 0.9975 (target 0.91; 0.9068 at the schedule's midpoint, epoch 36). A second run of the plain
 command on the same machine wrote a bit-identical model.safetensors in 29.5 min.
-Earlier tries (float32, 60-100 s per epoch): 16 epochs batch 64, no crop -> 0.8989 in 26 min; pad 2 and 18
-epochs -> 0.8915; pad 2, 34 epochs batch 64 -> 0.9037 in 38 min (too slow to train longer in float32). At an
-equal 5-minute budget (bf16, batch 256) patch 7 beat patch 4: 0.8718 (12 epochs) against 0.8219 for patch 4,
-width 64, depth 4 (7 epochs); learning rate 3e-3 > 1e-3 > 5e-4 over 4 epochs (0.834 / 0.823 / 0.807).
+Earlier tries, float32 on an earlier AVX2-only machine (about 60 s per epoch): 16 epochs batch 64, no crop ->
+0.8989 in 26 min; batch 128, lr 2e-3, 10 epochs -> 0.8900; pad 2, 18 epochs -> 0.8915; pad 2, 34 epochs batch
+64 -> 0.9037 in 38 min. Here, bf16 batch 256 at an equal 5-minute budget: patch 7 (12 epochs) 0.8718 against
+0.8219 for patch 4, width 64, depth 4 (7 epochs); over 4 epochs lr 3e-3 / 1e-3 / 5e-4 -> 0.834 / 0.823 / 0.807.
 """
 import os
 import sys
+
+
+# Training defaults (those of the shipped models/fashion-vit); here because the thread count is needed before
+# torch is imported.
+DEFAULTS = {"epochs": 72, "batch_size": 256, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1.0,
+            "label_smoothing": 0.1, "pad": 1, "flip": True, "threads": 2, "precision": "auto"}
 
 
 def _arg_value(flag, default):
@@ -65,7 +71,7 @@ def _preload_fast_blas():
 
 
 if __name__ == "__main__":
-    _threads = _arg_value("--threads", "2")   # DEFAULTS["threads"]
+    _threads = _arg_value("--threads", str(DEFAULTS["threads"]))
     os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads)
     os.environ.setdefault("OMP_NUM_THREADS", _threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -96,8 +102,6 @@ MODEL = {"image_size": 28, "patch_size": 7, "in_chans": 1, "embed_dim": 128, "de
          "global_pool": "token", "fc_norm": False}
 PREPROCESS = {"resize": 28, "crop": 28, "interpolation": "bilinear", "antialias": True, "mean": [MEAN],
               "std": [STD]}
-DEFAULTS = {"epochs": 72, "batch_size": 256, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1.0,
-            "label_smoothing": 0.1, "pad": 1, "flip": True, "threads": 2, "precision": "auto"}
 
 
 def log(msg):
@@ -260,7 +264,7 @@ def train(args, model_cfg):
                 g["lr"] = lr_at(step, total, warmup, args.lr)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
                 logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
+                loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)   # float32 under autocast
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -382,7 +386,8 @@ def main(argv=None):
         history = ck.get("history", [])
         result = {"top1": top1, "top5": top5, "train_seconds": old.get("train_seconds"), "epochs": ck["epoch"],
                   "history": history, "n_params": sum(p.numel() for p in model.parameters())}
-        for k in ("seed", "threads", "batch_size", "lr", "weight_decay", "label_smoothing", "pad", "flip"):
+        for k in ("seed", "threads", "batch_size", "lr", "weight_decay", "label_smoothing", "pad", "flip",
+                  "precision"):
             if k in saved:
                 setattr(args, k, saved[k])
         log(f"export-only: {args.export_only} (epoch {ck['epoch']}): test top-1 {top1:.4f} top-5 {top5:.4f}")
