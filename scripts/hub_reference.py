@@ -29,6 +29,18 @@ from safetensors_io import load_file  # noqa: E402
 F64 = torch.float64
 
 
+class _Dtype:
+    dtype = F64
+
+    def to(self, dtype):
+        """Runs the forward pass in `dtype` (float64 by default; float32 for long real-weight runs)."""
+        self.dtype = dtype
+        self.w = {k: v.to(dtype) for k, v in self.w.items()}
+        if getattr(self, "pos", None) is not None:
+            self.pos = self.pos.to(dtype)
+        return self
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # weights
 
@@ -126,7 +138,7 @@ HF_HEADS = {  # architectures entry -> (model_type it belongs to, base prefix, h
 }
 
 
-class HFModel:
+class HFModel(_Dtype):
     layout = "transformers"
 
     def __init__(self, path, load=True):
@@ -223,7 +235,7 @@ class HFModel:
 
     def forward(self, x):
         w, p, D = self.w, self.prefix + ".", self.D
-        x = x.to(F64)
+        x = x.to(self.dtype)
         B, _, h, wd = x.shape
         t = patch_embed(x, w, p + "embeddings.patch_embeddings.projection")
         prefix = [w[p + "embeddings.cls_token"].expand(B, -1, -1)]
@@ -406,7 +418,7 @@ def timm_arch_args(name):
     return a
 
 
-class TimmModel:
+class TimmModel(_Dtype):
     layout = "timm"
 
     def __init__(self, path, img_size=None, load=True):
@@ -483,7 +495,7 @@ class TimmModel:
 
     def forward(self, x):
         w, a = self.w, self.a
-        x = x.to(F64)
+        x = x.to(self.dtype)
         B = x.shape[0]
         if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
             raise ValueError(f"input {list(x.shape)} but the model was set up for {self.img_size} px")

@@ -324,6 +324,25 @@ def check_case(out, case, photo):
     return scale, float(stored["image_logits"].abs().max()), list(stored["logits"].shape)
 
 
+def cross_check(out):
+    """The transformers reference on timm weights renamed by convert_layout.py must give the timm reference's logits:
+    two implementations written from two libraries' sources checked against each other."""
+    import tempfile
+    import convert_layout
+    for case in ("timm_vit", "timm_deit_distilled"):
+        with open(os.path.join(out, case, "config.json")) as f:
+            args = json.load(f)["model_args"]
+        with tempfile.TemporaryDirectory() as tmp:
+            convert_layout.main(["--to", "transformers", "--input", os.path.join(out, case, "model.safetensors"),
+                                 "--output", tmp, "--num-heads", str(args["num_heads"]), "--layer-norm-eps", "1e-6"])
+            hf = ref.load_model_dir(tmp)
+            stored = ref.load_file(os.path.join(out, case + ".reference.safetensors"))
+            with torch.no_grad():
+                diff = (hf.forward(stored["pixels"].to(F64))[0].float() - stored["logits"]).abs().max().item()
+        assert diff <= 1e-5 * float(stored["logits"].abs().max()), (case, diff)
+        print(f"{case:22s} as transformers {hf.family}/{hf.head}: max |logit diff| {diff:.2e}")
+
+
 def write_negatives(out):
     """Directories a loader must refuse, each with the reason it should name."""
     src = os.path.join(out, "hf_vit")
@@ -384,6 +403,7 @@ def main():
         scale, img_scale, shape = check_case(a.out, case, photo)
         print(f"{case['case']:22s} {case['layout']:12s} logits {shape}  max|logit| {scale:.4f}  "
               f"image max|logit| {img_scale:.4f}")
+    cross_check(a.out)
     listing += write_negatives(a.out)
     write_json(os.path.join(a.out, "cases.json"), listing)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(a.out) for f in fs)
