@@ -91,8 +91,8 @@ def timm_config(arch, *, K, D, model_args, pcfg=None, global_pool="token", label
 # ---------------------------------------------------------------------------------------------------------------
 # cases: (name, layout, family, seed, config, processor (transformers), notes, options)
 
-def vit_args(img=24, patch=4, D=16, depth=2, heads=2, **kw):
-    return dict(img_size=img, patch_size=patch, embed_dim=D, depth=depth, num_heads=heads, mlp_ratio=2.0, **kw)
+def vit_args(img=24, patch=4, D=16, depth=2, heads=2, mlp_ratio=2.0, **kw):
+    return dict(img_size=img, patch_size=patch, embed_dim=D, depth=depth, num_heads=heads, mlp_ratio=mlp_ratio, **kw)
 
 
 HF_VIT = dict(D=16, L=2, H=2, K=7, image=24, patch=6, intermediate_size=32)
@@ -193,6 +193,13 @@ CASES = [
                             global_pool="avg", pcfg=dict(crop_pct=0.95, mean=[0.5] * 3, std=[0.5] * 3)),
          notes="as vit_*_reg4_gap_*: no class token, reg_token [1, 4, D] (no position embedding: "
                "no_embed_class), global_pool avg over the patch tokens only, fc_norm (no final norm)"),
+    dict(case="timm_reg_dinov2", layout="timm", family="vit", seed=2009,
+         config=timm_config("vit_small_patch14_reg4_dinov2", K=6, D=16,
+                            model_args=vit_args(heads=4, mlp_ratio=4.0),
+                            pcfg=dict(crop_pct=1.0)),
+         notes="as vit_*_reg4_dinov2: class token then 4 reg tokens (sequence cls, reg x4, patches), "
+               "no_embed_class (position embeddings on the patches only), ls1/ls2.gamma (init_values), "
+               "mlp_ratio 4, global_pool token"),
     dict(case="timm_clip_quickgelu", layout="timm", family="vit", seed=2005,
          config=timm_config("vit_base_patch16_clip_quickgelu_224", K=5, D=16, model_args=vit_args(),
                             pcfg=dict(crop_pct=1.0, mean=ref.OPENAI_CLIP[0], std=ref.OPENAI_CLIP[1]),
