@@ -234,7 +234,7 @@ class HFModel(_Dtype):
         return torch.cat([pos[:, :self.n_prefix], grid], dim=1)
 
     def forward(self, x):
-        w, p, D = self.w, self.prefix + ".", self.D
+        w, p = self.w, self.prefix + "."
         x = x.to(self.dtype)
         B, _, h, wd = x.shape
         t = patch_embed(x, w, p + "embeddings.patch_embeddings.projection")

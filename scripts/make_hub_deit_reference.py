@@ -2,6 +2,7 @@
 """Real weights in Hub layouts: DeiT-tiny as a transformers and as a timm directory on the 1000 ImageNet samples.
 
     /usr/bin/python3 scripts/make_hub_deit_reference.py [--shared ../shared] [--out tests/fixtures/deit_tiny]
+                                                        [--layout transformers|timm] [--threads N]
 
 Rewrites ../shared/models/deit-tiny-imagenet/model.safetensors with scripts/convert_layout.py into
 /tmp/vit-hub-deit/{transformers,timm}, then runs each directory's own pipeline from scripts/hub_reference.py
@@ -32,11 +33,15 @@ def main():
     ap.add_argument("--work", default="/tmp/vit-hub-deit")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--limit", type=int, help="only the first N images (quick checks; writes nothing)")
+    ap.add_argument("--layout", choices=["transformers", "timm"], action="append",
+                    help="only this layout (repeatable; default both: run one process per layout in parallel)")
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
+    layouts = a.layout or ["transformers", "timm"]
 
     weights = os.path.join(a.shared, "models", "deit-tiny-imagenet", "model.safetensors")
-    for layout in ("transformers", "timm"):
+    for layout in layouts:
         subprocess.run([sys.executable, os.path.join(HERE, "convert_layout.py"), "--to", layout, "--input", weights,
                         "--output", os.path.join(a.work, layout)], check=True)
     img_dir = os.path.join(a.shared, "data", "imagenet-sample")
@@ -45,7 +50,7 @@ def main():
     files = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpeg", ".jpg", ".png")))
     files = files[:a.limit] if a.limit else files
 
-    for layout in ("transformers", "timm"):
+    for layout in layouts:
         model = ref.load_model_dir(os.path.join(a.work, layout)).to(torch.float32)
         top1 = top5 = 0
         lines = []

@@ -149,7 +149,8 @@ CASES = [
                                 do_normalize=True, do_resize=True, image_mean=IMAGENET[0], image_std=IMAGENET[1],
                                 resample=3, size={"height": 35, "width": 35}),
          notes="DeiTForImageClassification: distillation token present in the sequence (N+2 positions) but the "
-               "single classifier reads token 0; crop 35 -> 24, top = left = 11 // 2 = 5 (torchvision: round(5.5) = 6)"),
+               "single classifier reads token 0; crop 35 -> 24, top = left = 11 // 2 = 5 (torchvision: "
+               "round(5.5) = 6)"),
     dict(case="hf_dinov2", layout="transformers", family="dinov2", seed=1008,
          config=hf_config("dinov2", "Dinov2ForImageClassification", D=16, L=2, H=2, K=6, image=40, patch=4,
                           eps=1e-6, mlp_ratio=2),
