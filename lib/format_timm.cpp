@@ -94,6 +94,7 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         const bool packed_glu = fc2.size() == 2 && fc1[0] == 2 * fc2[1];   // SwiGLUPacked: fc1 holds both halves
         c.mlp_dim = as_int(fc2.size() == 2 ? fc2[1] : fc1[0]);
         c.qkv_bias = shapes.count("blocks.0.attn.qkv.bias") != 0;
+        c.patch_bias = shapes.count("patch_embed.proj.bias") != 0;
         c.layer_scale = shapes.count("blocks.0.ls1.gamma") != 0;
         c.norm_pre = shapes.count("norm_pre.weight") != 0;
         c.class_token = shapes.count("cls_token") != 0;
