@@ -111,11 +111,14 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         c.layer_norm_eps = arch.find("_clip_") != std::string::npos ? 1e-5 : 1e-6;
 
         c.num_heads = 0;
-        if (args.contains("num_heads") && args["num_heads"].is_number_integer()) c.num_heads = args["num_heads"].get<int>();
+        std::string heads_from = "the model name";
+        if (args.contains("num_heads") && args["num_heads"].is_number_integer()) {
+            c.num_heads = args["num_heads"].get<int>();
+            heads_from = "model_args.num_heads";
+        }
         for (const auto& h : kHeads)
             if (!c.num_heads && arch.find(h.word) != std::string::npos && (!h.embed_dim || h.embed_dim == c.embed_dim))
                 c.num_heads = h.heads;
-        std::string heads_from = "the model name";
         if (!c.num_heads) {
             if (c.embed_dim % 64) throw ModelError("cannot tell the number of heads of \"" + arch + "\": set model_args.num_heads");
             c.num_heads = c.embed_dim / 64;
