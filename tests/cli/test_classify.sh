@@ -2,13 +2,9 @@
 # CLI tests of `vit classify`: formats, error records, exit codes, pipelines, sharding, resume, atomic output,
 # progress bar. Usage: test_classify.sh VIT_BINARY SOURCE_DIR
 set -u
-VIT=$(realpath "$1")
-SRC=$(realpath "$2")
-. "$SRC/tests/cli/lib.sh"
-MODEL=$SRC/tests/fixtures/tiny_rgb_p16
-PRE=$SRC/tests/fixtures/preprocess
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+VIT=$1
+SRC=$2
+. "$(dirname "$0")/lib.sh"
 
 # A fixture folder with good images, a corrupt one, a zero-byte one, a non-image and a directory named like an image.
 d=$work/imgs
