@@ -1,6 +1,9 @@
 // `vit embed`: the pooled pre-logits feature of each input (what the head sees, or --pool cls|mean), streamed in
 // input order as jsonl/json/csv records or one N x D float32 .npy matrix.
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -15,6 +18,7 @@
 #include "common.hpp"
 #include "inputs.hpp"
 #include "npy.hpp"
+#include "output.hpp"
 #include "pipeline.hpp"
 #include "progress.hpp"
 
@@ -97,16 +101,18 @@ int run_embed(const EmbedOptions& o) {
         throw std::runtime_error("--pool cls: this model has no class token (use --pool mean)");
 
     std::unique_ptr<AtomicOutput> file, paths;
-    if (!o.output.empty()) file = std::make_unique<AtomicOutput>(o.output);
-    if (o.format == "npy") paths = std::make_unique<AtomicOutput>(o.output + ".paths.txt");
-    std::ostream& out = file ? file->stream() : std::cout;
+    if (!o.output.empty()) file = std::make_unique<AtomicOutput>(o.output, false);
+    if (o.format == "npy") paths = std::make_unique<AtomicOutput>(o.output + ".paths.txt", false);
+    OutputSink out(file ? file->fd() : STDOUT_FILENO, file ? o.output : "stdout");
+    std::unique_ptr<OutputSink> path_out;
+    if (paths) path_out = std::make_unique<OutputSink>(paths->fd(), o.output + ".paths.txt");
     constexpr int kRowsWidth = 20;   // the row count is patched in at the end, at the same header length
-    if (o.format == "npy") out << npy_header_f32(0, static_cast<std::uint64_t>(D), kRowsWidth);
-    if (o.format == "json") out << "[";
+    if (o.format == "npy") out.write(npy_header_f32(0, static_cast<std::uint64_t>(D), kRowsWidth));
+    if (o.format == "json") out.write("[");
     if (o.format == "csv") {
-        out << "path,error";
-        for (int i = 0; i < D; ++i) out << ",e" << i;
-        out << "\n";
+        std::string h = "path,error";
+        for (int i = 0; i < D; ++i) h += ",e" + std::to_string(i);
+        out.write(h + "\n");
     }
     Progress progress(o.progress_on ? "on" : o.progress_off ? "off" : "auto", -1);
 
@@ -133,47 +139,50 @@ int run_embed(const EmbedOptions& o) {
         if (r.ok() && o.normalize) l2_normalize(r.logits);
         if (o.format == "npy") {
             if (r.ok()) {
-                out.write(reinterpret_cast<const char*>(r.logits.data()), static_cast<std::streamsize>(r.logits.size() * 4));
-                paths->stream() << r.path << "\n";
+                out.write(std::string_view(reinterpret_cast<const char*>(r.logits.data()), r.logits.size() * 4));
+                path_out->write(r.path + "\n");
+                path_out->flush();
                 ++rows;
             } else {
                 warn(r.path + ": " + r.error + " (no row)");
             }
         } else if (o.format == "csv") {
-            nlohmann::json p = r.path, e = r.error;
-            out << p.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << ","
-                << e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            if (r.ok()) {
-                out << std::setprecision(9);
-                for (float v : r.logits) out << "," << v;
-            } else {
-                for (int i = 0; i < D; ++i) out << ",";
-            }
-            out << "\n";
+            std::string line = csv_field(r.path) + "," + csv_field(r.error);
+            char buf[32];
+            if (r.ok())
+                for (float v : r.logits) std::snprintf(buf, sizeof buf, ",%.9g", v), line += buf;
+            else
+                line.append(static_cast<std::size_t>(D), ',');
+            out.write(line + "\n");
         } else {
-            nlohmann::json j;
-            j["path"] = r.path;
-            if (r.ok()) j["embedding"] = r.logits;
-            else j["error"] = r.error;
-            const std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            if (o.format == "json") out << (n > 1 ? ",\n" : "\n") << s;
-            else out << s << "\n";
+            std::string rec = "{\"path\": " + json_string(r.path);
+            if (r.ok()) {
+                rec += ", \"embedding\": [";
+                char buf[32];
+                for (std::size_t i = 0; i < r.logits.size(); ++i)
+                    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", r.logits[i]), rec += buf;
+                rec += "]}";
+            } else {
+                rec += ", \"error\": " + json_string(r.error) + "}";
+            }
+            out.write(o.format == "json" ? (n > 1 ? ",\n" : "\n") + rec : rec + "\n");
         }
         out.flush();
         progress.tick(n, failed);
         return true;
     }, po);
     progress.finish();
-    if (o.format == "json") out << (n ? "\n]\n" : "]\n");
+    if (o.format == "json") out.write(n ? "\n]\n" : "]\n");
+    out.flush();
     if (o.format == "npy") {
-        out.seekp(0);
-        out << npy_header_f32(rows, static_cast<std::uint64_t>(D), kRowsWidth);
+        const std::string h = npy_header_f32(rows, static_cast<std::uint64_t>(D), kRowsWidth);
+        if (::pwrite(file->fd(), h.data(), h.size(), 0) != static_cast<ssize_t>(h.size()))
+            throw std::runtime_error(o.output + ": cannot rewrite the .npy header (a regular file is needed)");
     }
     if (g_stop) {
         warn("interrupted: nothing committed");
         return kFatal;
     }
-    if (!out) throw std::runtime_error("write error on " + (o.output.empty() ? std::string("stdout") : o.output));
     if (paths) paths->commit();
     if (file) file->commit();
     return failed ? kSomeInputsFailed : kOk;
