@@ -3,7 +3,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -25,9 +28,20 @@ struct ModelOptions {
     ModelSpec resolve() const;              // throws ModelError
 };
 
-// The built-in default model: $VIT_DEFAULT_MODEL, then models/fashion-vit next to the executable's tree,
-// then the source tree it was built from.
+// Where built-in models live, in search order: models/ next to the executable's tree (../models,
+// ../share/vit/models, models), then the source tree's models/ it was built from.
+std::vector<std::filesystem::path> model_roots();
+// The built-in model `name` (a folder with config.json under a root), first root first.
+std::optional<std::filesystem::path> find_builtin_model(const std::string& name);
+// Every built-in model, by name (the first root that has a name wins).
+std::vector<std::pair<std::string, std::filesystem::path>> builtin_models();
+
+// The built-in default model: $VIT_DEFAULT_MODEL, then the built-in fashion-vit.
 std::filesystem::path default_model_dir();
+
+// --model X: an existing path, else a built-in model name, else a Hub id ORG/NAME[@REV] (the cached snapshot,
+// downloaded on first use unless HF_HUB_OFFLINE is set). Throws ModelError / hub::HubError naming X.
+std::filesystem::path resolve_model_arg(const std::string& arg);
 
 // Applies --threads (0 = all cores) and returns the inference thread count.
 int apply_threads(int threads);

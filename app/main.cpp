@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
     vit::app::setup_eval(app, run);
+    vit::app::setup_pull(app, run);
+    vit::app::setup_list(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
