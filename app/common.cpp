@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 void ModelOptions::add_to(CLI::App& app, bool with_precision) {
     auto* m = app.add_option("-m,--model", model_dir,
                              "Model: a directory (DIR/config.json), a built-in model name (see `vit list`) or a Hugging Face "
-                             "Hub id ORG/NAME[@REVISION] (downloaded on first use); default: the built-in model");
+                             "Hub id ORG/NAME[@REVISION] (downloaded on first use); default: the built-in " +
+                                 std::string(kDefaultModelName));
     auto* c = app.add_option("-c,--config", config, "Model config JSON (long form of --model)");
     app.add_option("-w,--weights", weights, "Weights file (.safetensors), overrides the config's \"weights\"");
     m->excludes(c);
@@ -36,9 +37,11 @@ std::vector<fs::path> model_roots() {
     std::vector<fs::path> roots;
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec)
-        for (const fs::path& r : {exe.parent_path() / "../models", exe.parent_path() / "../share/vit/models", exe.parent_path() / "models"})
+    if (!ec) {
+        // Installed (PREFIX/bin/vit -> PREFIX/share/vit/models), then the build tree of a checkout (build/vit).
+        for (const fs::path& r : {exe.parent_path() / "../share/vit/models", exe.parent_path() / "../models"})
             if (fs::is_directory(r, ec)) roots.push_back(fs::weakly_canonical(r, ec));
+    }
     if (*VIT_SOURCE_MODELS_DIR && fs::is_directory(VIT_SOURCE_MODELS_DIR, ec)) roots.push_back(VIT_SOURCE_MODELS_DIR);
     return roots;
 }
@@ -64,10 +67,14 @@ std::vector<std::pair<std::string, fs::path>> builtin_models() {
     return out;
 }
 
+fs::path builtin_models_dir() {
+    if (auto dir = find_builtin_model(kDefaultModelName)) return dir->parent_path();
+    return VIT_SOURCE_MODELS_DIR;
+}
+
 fs::path default_model_dir() {
     if (const char* env = std::getenv("VIT_DEFAULT_MODEL"); env && *env) return env;
-    if (auto dir = find_builtin_model("fashion-vit")) return *dir;
-    return fs::path(VIT_SOURCE_MODELS_DIR) / "fashion-vit";
+    return builtin_models_dir() / kDefaultModelName;
 }
 
 fs::path resolve_model_arg(const std::string& arg) {

@@ -28,15 +28,21 @@ struct ModelOptions {
     ModelSpec resolve() const;              // throws ModelError
 };
 
-// Where built-in models live, in search order: models/ next to the executable's tree (../models,
-// ../share/vit/models, models), then the source tree's models/ it was built from.
+// The built-in default model, ImageNet-1k DeiT-tiny (models/deit-tiny-imagenet).
+inline constexpr const char* kDefaultModelName = "deit-tiny-imagenet";
+
+// Where built-in models live, in search order: PREFIX/share/vit/models next to an installed PREFIX/bin/vit,
+// models/ of the checkout a build/vit belongs to, then the source tree it was built from.
 std::vector<std::filesystem::path> model_roots();
 // The built-in model `name` (a folder with config.json under a root), first root first.
 std::optional<std::filesystem::path> find_builtin_model(const std::string& name);
 // Every built-in model, by name (the first root that has a name wins).
 std::vector<std::pair<std::string, std::filesystem::path>> builtin_models();
 
-// The built-in default model: $VIT_DEFAULT_MODEL, then the built-in fashion-vit.
+// The root that holds the default model (else the source tree's models/).
+std::filesystem::path builtin_models_dir();
+
+// $VIT_DEFAULT_MODEL, else builtin_models_dir() / kDefaultModelName.
 std::filesystem::path default_model_dir();
 
 // --model X: an existing path, else a built-in model name, else a Hub id ORG/NAME[@REV] (the cached snapshot,

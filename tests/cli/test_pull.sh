@@ -105,17 +105,17 @@ check "message names the revision and repo" grep -q "revision nope not found in 
 
 echo "== models by name: --model ORG/NAME, built-in names"
 m=$(log_mark)
-a=$("$VIT" classify --model test/fashion --format jsonl "$SRC"/samples/*.png 2>"$work/e"); rc=$?
+a=$("$VIT" classify --model test/fashion --format jsonl "$SRC"/samples/fashion/*.png 2>"$work/e"); rc=$?
 check_eq "classify --model test/fashion (first use downloads) -> exit 0" "$rc" 0
 check "stderr says it downloads" grep -q "downloading test/fashion" "$work/e"
 check "it downloaded" bash -c "[[ -f '$RF/blobs/$FASHION_SHA' ]]"
-b=$("$VIT" classify --model "$FASHION" --format jsonl "$SRC"/samples/*.png 2>/dev/null)
+b=$("$VIT" classify --model "$FASHION" --format jsonl "$SRC"/samples/fashion/*.png 2>/dev/null)
 check_eq "same predictions as the local directory" "$(printf '%s\n' "$a" | jq -c .top_k | md5sum)" "$(printf '%s\n' "$b" | jq -c .top_k | md5sum)"
 check "predictions are there" bash -c "[[ \$(printf '%s\n' '$a' | jq -c .top_k | wc -l) -ge 2 ]]"
 m=$(log_mark)
-"$VIT" classify --model test/fashion --format jsonl "$SRC"/samples/*.png >/dev/null 2>&1
+"$VIT" classify --model test/fashion --format jsonl "$SRC"/samples/fashion/*.png >/dev/null 2>&1
 check_eq "second use: from the cache, no request" "$(log_since "$m" | wc -l)" 0
-c=$("$VIT" classify --model fashion-vit --format jsonl "$SRC"/samples/*.png 2>/dev/null)
+c=$("$VIT" classify --model fashion-vit --format jsonl "$SRC"/samples/fashion/*.png 2>/dev/null)
 check_eq "--model fashion-vit (built-in name) = the directory" "$(printf '%s\n' "$c" | jq -c .top_k | md5sum)" "$(printf '%s\n' "$b" | jq -c .top_k | md5sum)"
 "$VIT" info --model nope-not-a-model >/dev/null 2>"$work/e"; rc=$?
 check_eq "unknown name -> exit 1" "$rc" 1
@@ -126,12 +126,12 @@ m=$(log_mark)
 out=$(HF_HUB_OFFLINE=1 "$VIT" pull test/tiny 2>/dev/null); rc=$?
 check_eq "cached pull offline -> exit 0" "$rc" 0
 check_eq "offline pull -> the main snapshot" "$out" "$R/snapshots/$commit"
-HF_HUB_OFFLINE=1 "$VIT" classify --model test/tiny "$SRC/samples/ankle_boot.png" >/dev/null 2>&1; rc=$?
+HF_HUB_OFFLINE=1 "$VIT" classify --model test/tiny "$SRC/samples/fashion/ankle_boot.png" >/dev/null 2>&1; rc=$?
 check_eq "classify --model test/tiny offline -> exit 0" "$rc" 0
 HF_HUB_OFFLINE=1 "$VIT" pull test/sharded >/dev/null 2>"$work/e"; rc=$?
 check_eq "offline and not cached -> exit 1" "$rc" 1
 check "message says to vit pull it first" grep -q 'not in the Hub cache .* HF_HUB_OFFLINE is set: run `vit pull test/sharded`' "$work/e"
-HF_HUB_OFFLINE=1 "$VIT" classify --model test/sharded "$SRC/samples/ankle_boot.png" >/dev/null 2>"$work/e"; rc=$?
+HF_HUB_OFFLINE=1 "$VIT" classify --model test/sharded "$SRC/samples/fashion/ankle_boot.png" >/dev/null 2>"$work/e"; rc=$?
 check_eq "classify offline, not cached -> exit 1" "$rc" 1
 check "same message" grep -q 'vit pull test/sharded' "$work/e"
 check_eq "offline: no request reached the server" "$(log_since "$m" | wc -l)" 0
@@ -263,9 +263,11 @@ check "no blob" bash -c "[[ ! -e '$RF/blobs/$FASHION_SHA' ]]"
 check_eq "next pull completes it -> exit 0" "$rc" 0
 check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
 
-wait_for_partial() {   # waits until the .incomplete has bytes
-    for _ in $(seq 200); do
-        [[ -s "$RF/blobs/$FASHION_SHA.incomplete" ]] && return 0
+wait_for_partial() {   # waits (up to 30 s) until the .incomplete holds more than $1 bytes
+    local n
+    for _ in $(seq 600); do
+        n=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete" 2>/dev/null || echo 0)
+        (( n > $1 )) && return 0
         sleep 0.05
     done
     return 1
@@ -276,18 +278,18 @@ rm -rf "$RF"
 faults '[{"match": "/lfs/", "rate": 200000}]'
 "$VIT" pull test/fashion >/dev/null 2>&1 &
 p=$!; bg_pids="$p"
-wait_for_partial
+wait_for_partial 0
 kill -9 "$p"; wait "$p" 2>/dev/null
 killed_size=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete")
 check "killed mid-download: only the .incomplete in blobs/" bash -c "[[ -s '$RF/blobs/$FASHION_SHA.incomplete' && ! -e '$RF/blobs/$FASHION_SHA' ]]"
 check_eq "no snapshot link to missing weights" "$(find "$RF/snapshots" -name model.safetensors | wc -l)" 0
-HF_HUB_OFFLINE=1 "$VIT" classify --model test/fashion "$SRC/samples/ankle_boot.png" >/dev/null 2>"$work/e"; rc=$?
+HF_HUB_OFFLINE=1 "$VIT" classify --model test/fashion "$SRC/samples/fashion/ankle_boot.png" >/dev/null 2>"$work/e"; rc=$?
 check_eq "the half-pulled model is not used offline -> exit 1" "$rc" 1
 
 echo "== Ctrl-C during a slow download"
 "$VIT" pull test/fashion >/dev/null 2>"$work/e" &
 p=$!; bg_pids="$p"
-sleep 1
+wait_for_partial "$killed_size"   # it resumed the killed run's file and is downloading
 kill -INT "$p"; wait "$p"; rc=$?
 bg_pids=""
 check_eq "SIGINT -> exit 1" "$rc" 1
@@ -304,10 +306,11 @@ check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
 
 echo "== two concurrent pulls of one repo"
 rm -rf "$RF"
-faults '[{"match": "/lfs/", "rate": 1000000}]'
+faults '[{"match": "/lfs/", "rate": 500000}]'
 m=$(log_mark)
 "$VIT" pull test/fashion >"$work/o1" 2>"$work/e1" &
 p1=$!
+wait_for_partial 0   # the first holds the blob's lock now, for ~4 s
 "$VIT" pull test/fashion >"$work/o2" 2>"$work/e2" &
 p2=$!
 bg_pids="$p1 $p2"
@@ -320,7 +323,7 @@ check "same snapshot printed" cmp -s "$work/o1" "$work/o2"
 check_eq "the weights were fetched once (the other waited on the lock)" "$(log_since "$m" | jq -r 'select(.path|startswith("/lfs/")) | .path' | wc -l)" 1
 check_eq "one blob per file, no .incomplete" "$(ls "$RF/blobs" | tr '\n' ' ' | grep -c incomplete)" 0
 check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
-check "the waiting pull said so" bash -c "grep -q 'waiting for another process' '$work/e1' '$work/e2'"
+check "the second pull waited for the first and said so" grep -q "waiting for another process that is downloading model.safetensors of test/fashion" "$work/e2"
 
 echo "== vit list"
 out=$("$VIT" list --format json 2>/dev/null); rc=$?
