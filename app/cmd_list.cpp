@@ -36,8 +36,10 @@ std::string model_family(const fs::path& dir) {
     try {
         const nlohmann::json j = nlohmann::json::parse(in);
         if (j.contains("model") && j["model"].is_object()) return "vit (project config)";
-        if (j.contains("model_type") && j["model_type"].is_string()) return j["model_type"].get<std::string>() + " (transformers)";
-        if (j.contains("architecture") && j["architecture"].is_string()) return j["architecture"].get<std::string>() + " (timm)";
+        if (j.contains("model_type") && j["model_type"].is_string())
+            return j["model_type"].get<std::string>() + " (transformers)";
+        if (j.contains("architecture") && j["architecture"].is_string())
+            return j["architecture"].get<std::string>() + " (timm)";
     } catch (const nlohmann::json::exception&) {
         return "unknown (config.json is not JSON)";
     }
@@ -47,7 +49,8 @@ std::string model_family(const fs::path& dir) {
 std::int64_t dir_size(const fs::path& dir) {
     std::int64_t n = 0;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
         if (fs::is_regular_file(it->path(), ec)) n += static_cast<std::int64_t>(fs::file_size(it->path(), ec));
     return n;
 }
@@ -63,8 +66,8 @@ int run_list(const ListOptions& o) {
     if (o.format == "json") {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& e : entries) {
-            nlohmann::json j{{"name", e.name}, {"source", e.source}, {"family", e.family}, {"size_bytes", e.size},
-                             {"path", e.dir.string()}, {"complete", e.complete}};
+            nlohmann::json j{{"name", e.name},       {"source", e.source},     {"family", e.family},
+                             {"size_bytes", e.size}, {"path", e.dir.string()}, {"complete", e.complete}};
             if (e.source == "hub") {
                 j["commit"] = e.commit;
                 j["revisions"] = e.refs;
@@ -75,7 +78,8 @@ int run_list(const ListOptions& o) {
         return kOk;
     }
     std::cout << std::left << std::setw(34) << "NAME" << std::setw(10) << "SOURCE" << std::setw(28) << "FAMILY"
-              << std::setw(10) << "SIZE" << std::setw(22) << "REVISION" << "PATH\n";
+              << std::setw(10) << "SIZE" << std::setw(22) << "REVISION"
+              << "PATH\n";
     for (const auto& e : entries) {
         std::string rev = "-";
         if (e.source == "hub") {
@@ -95,7 +99,9 @@ int run_list(const ListOptions& o) {
 void setup_list(CLI::App& app, std::function<int()>& run) {
     auto opt = std::make_shared<ListOptions>();
     auto* sub = app.add_subcommand("list", "List the built-in models and the models in the Hugging Face Hub cache");
-    sub->add_option("-f,--format", opt->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     sub->callback([opt, &run] { run = [opt] { return run_list(*opt); }; });
 }
 

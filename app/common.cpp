@@ -20,9 +20,9 @@ namespace fs = std::filesystem;
 
 void ModelOptions::add_to(CLI::App& app, bool with_precision) {
     auto* m = app.add_option("-m,--model", model_dir,
-                             "Model: a directory (DIR/config.json), a built-in model name (see `vit list`) or a Hugging Face "
-                             "Hub id ORG/NAME[@REVISION] (downloaded on first use); default: the built-in " +
-                                 std::string(kDefaultModelName));
+                             "Model: a directory (DIR/config.json), a built-in model name (see `vit list`) or a "
+                             "Hugging Face Hub id ORG/NAME[@REVISION] (downloaded on first use); "
+                             "default: the built-in " + std::string(kDefaultModelName));
     auto* c = app.add_option("-c,--config", config, "Model config JSON (long form of --model)");
     app.add_option("-w,--weights", weights, "Weights file (.safetensors), overrides the config's \"weights\"");
     m->excludes(c);
@@ -61,7 +61,8 @@ std::vector<std::pair<std::string, fs::path>> builtin_models() {
         for (const auto& d : fs::directory_iterator(root, ec)) {
             const std::string name = d.path().filename().string();
             const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& m) { return m.first == name; });
-            if (!seen && fs::exists(d.path() / "config.json", ec)) out.emplace_back(name, fs::weakly_canonical(d.path(), ec));
+            if (!seen && fs::exists(d.path() / "config.json", ec))
+                out.emplace_back(name, fs::weakly_canonical(d.path(), ec));
         }
     std::sort(out.begin(), out.end());
     return out;

@@ -16,7 +16,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+extern "C" void on_stop_signal(int) {
+    g_stop = 1;
+}
 
 // Installs the Ctrl-C/SIGTERM handler for the length of a pull (no SA_RESTART: waits end early) and restores
 // what was there before.
@@ -27,7 +29,7 @@ public:
         struct sigaction sa {};
         sa.sa_handler = on_stop_signal;
         sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESETHAND;   // a second Ctrl-C ends the process at once
+        sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
         ::sigaction(SIGINT, &sa, &old_int_);
         ::sigaction(SIGTERM, &sa, &old_term_);
     }
@@ -37,7 +39,8 @@ public:
     }
 
 private:
-    struct sigaction old_int_ {}, old_term_ {};
+    struct sigaction old_int_ {
+    }, old_term_{};
 };
 
 }  // namespace
@@ -49,26 +52,27 @@ hub::Snapshot pull_with_progress(const hub::Settings& s, const std::string& repo
     const auto on_event = [&](const hub::PullEvent& e) {
         using Stage = hub::PullEvent::Stage;
         switch (e.stage) {
-        case Stage::Downloading:
-        case Stage::Cached:
-            if (e.total >= 0 || e.done > 0) bar.update(e.file, e.done, e.total);
-            break;
-        case Stage::Retrying:
-            bar.end_line();
-            warn("retrying " + (e.file.empty() ? repo_id : e.file) + ": " + e.note);
-            break;
-        case Stage::Waiting:
-            if (!told_wait) {
+            case Stage::Downloading:
+            case Stage::Cached:
+                if (e.total >= 0 || e.done > 0) bar.update(e.file, e.done, e.total);
+                break;
+            case Stage::Retrying:
                 bar.end_line();
-                std::cerr << "vit: waiting for another process that is downloading " << e.file << " of " << repo_id << "\n";
-                told_wait = true;
-            }
-            break;
-        case Stage::Done:
-            bar.end_line();
-            break;
-        case Stage::Resolving:
-            break;
+                warn("retrying " + (e.file.empty() ? repo_id : e.file) + ": " + e.note);
+                break;
+            case Stage::Waiting:
+                if (!told_wait) {
+                    bar.end_line();
+                    std::cerr << "vit: waiting for another process that is downloading " << e.file << " of " << repo_id
+                              << "\n";
+                    told_wait = true;
+                }
+                break;
+            case Stage::Done:
+                bar.end_line();
+                break;
+            case Stage::Resolving:
+                break;
         }
         return g_stop == 0;
     };
@@ -92,7 +96,9 @@ bool parse_hub_arg(const std::string& arg, std::string& repo_id, std::string& re
 std::filesystem::path hub_model_dir(const std::string& repo_id, const std::string& revision) {
     const hub::Settings s = hub::Settings::from_env();
     if (auto snap = hub::find_cached(s, repo_id, revision)) return snap->dir;
-    if (!s.offline) std::cerr << "vit: downloading " << repo_id << " from " << s.endpoint << " into " << s.cache_dir.string() << "\n";
+    if (!s.offline)
+        std::cerr << "vit: downloading " << repo_id << " from " << s.endpoint << " into " << s.cache_dir.string()
+                  << "\n";
     return pull_with_progress(s, repo_id, revision).dir;
 }
 

@@ -44,8 +44,12 @@ fs::path expand_home(const std::string& p) {
     return p;
 }
 
-bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; }
-bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool name_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+bool word_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // One part of ORG/NAME, as huggingface_hub's validate_repo_id accepts it.
 bool repo_part_ok(const std::string& p, std::size_t max_len) {
@@ -62,8 +66,9 @@ Settings Settings::from_env() {
         while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
     }
     const std::string xdg = env("XDG_CACHE_HOME");
-    const fs::path hf_home = !env("HF_HOME").empty() ? expand_home(env("HF_HOME"))
-                                                     : (xdg.empty() ? expand_home("~/.cache") : fs::path(xdg)) / "huggingface";
+    const fs::path hf_home = !env("HF_HOME").empty()
+                                 ? expand_home(env("HF_HOME"))
+                                 : (xdg.empty() ? expand_home("~/.cache") : fs::path(xdg)) / "huggingface";
     if (!env("HF_HUB_CACHE").empty())
         s.cache_dir = expand_home(env("HF_HUB_CACHE"));
     else if (!env("HUGGINGFACE_HUB_CACHE").empty())
@@ -73,7 +78,8 @@ Settings Settings::from_env() {
     s.token = env("HF_TOKEN");
     if (s.token.empty()) s.token = env("HUGGING_FACE_HUB_TOKEN");
     if (s.token.empty()) {
-        const fs::path token_file = !env("HF_TOKEN_PATH").empty() ? expand_home(env("HF_TOKEN_PATH")) : hf_home / "token";
+        const fs::path token_file =
+            !env("HF_TOKEN_PATH").empty() ? expand_home(env("HF_TOKEN_PATH")) : hf_home / "token";
         std::ifstream in(token_file);
         std::string t;
         if (in && std::getline(in, t)) {
@@ -103,11 +109,14 @@ fs::path repo_folder(const Settings& s, const std::string& repo_id) {
 namespace detail {
 
 bool is_commit_hash(const std::string& s) {
-    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f'); });
+    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+           });
 }
 
 bool is_safe_repo_path(const std::string& f) {
-    if (f.empty() || f[0] == '/' || f.find('\\') != std::string::npos || f.find('\0') != std::string::npos) return false;
+    if (f.empty() || f[0] == '/' || f.find('\\') != std::string::npos || f.find('\0') != std::string::npos)
+        return false;
     std::stringstream ss(f);
     std::string part;
     while (std::getline(ss, part, '/'))
@@ -121,7 +130,9 @@ std::string normalize_etag(std::string etag) {
     return etag;
 }
 
-fs::path blob_path(const fs::path& repo_dir, const std::string& etag) { return repo_dir / "blobs" / etag; }
+fs::path blob_path(const fs::path& repo_dir, const std::string& etag) {
+    return repo_dir / "blobs" / etag;
+}
 
 namespace {
 
@@ -132,7 +143,8 @@ void write_atomically(const fs::path& target, const std::string& content) {
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         out << content;
-        if (!(out.flush())) throw HubError(HubError::Kind::DiskFull, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+        if (!(out.flush()))
+            throw HubError(HubError::Kind::DiskFull, "cannot write " + tmp.string() + ": " + std::strerror(errno));
     }
     fs::rename(tmp, target);
 }
@@ -174,7 +186,9 @@ BlobLock::BlobLock(const Settings& s, const std::string& repo_id, const std::str
     fs::create_directories(dir);
     const fs::path p = dir / (etag + ".lock");
     fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw HubError(HubError::Kind::DiskFull, "cannot create the lock file " + p.string() + ": " + std::strerror(errno));
+    if (fd_ < 0)
+        throw HubError(HubError::Kind::DiskFull,
+                       "cannot create the lock file " + p.string() + ": " + std::strerror(errno));
     bool told = false;
     while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
@@ -186,14 +200,15 @@ BlobLock::BlobLock(const Settings& s, const std::string& repo_id, const std::str
         told = true;
         if (cancelled && cancelled()) {
             ::close(fd_);
-            throw HubError(HubError::Kind::Interrupted, "interrupted while waiting for another download (" + p.string() + ")");
+            throw HubError(HubError::Kind::Interrupted,
+                           "interrupted while waiting for another download (" + p.string() + ")");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
 }
 
 BlobLock::~BlobLock() {
-    if (fd_ >= 0) ::close(fd_);   // closing drops the flock
+    if (fd_ >= 0) ::close(fd_);  // closing drops the flock
 }
 
 namespace {
@@ -223,7 +238,9 @@ std::string digest_file(const fs::path& p, const EVP_MD* md_type, const std::str
 
 }  // namespace
 
-std::string sha256_file(const fs::path& p) { return digest_file(p, EVP_sha256(), ""); }
+std::string sha256_file(const fs::path& p) {
+    return digest_file(p, EVP_sha256(), "");
+}
 
 std::string git_blob_sha1_file(const fs::path& p) {
     std::error_code ec;
@@ -267,8 +284,8 @@ void named_files(const json& j, const std::set<std::string>& available, std::set
 
 }  // namespace
 
-std::vector<std::string> needed_files(const std::set<std::string>& available, const json& config,
-                                      const json* index, const std::string& repo_id) {
+std::vector<std::string> needed_files(const std::set<std::string>& available, const json& config, const json* index,
+                                      const std::string& repo_id) {
     std::vector<std::string> out{"config.json"};
     if (available.count("preprocessor_config.json")) out.push_back("preprocessor_config.json");
     std::set<std::string> named;
@@ -277,19 +294,22 @@ std::vector<std::string> needed_files(const std::set<std::string>& available, co
         out.push_back("model.safetensors");
     } else if (available.count("model.safetensors.index.json")) {
         out.push_back("model.safetensors.index.json");
-        if (!index) return out;   // the caller reads the index and asks again
+        if (!index) return out;  // the caller reads the index and asks again
         const json* map = index->contains("weight_map") ? &index->at("weight_map") : nullptr;
         if (!map || !map->is_object() || map->empty())
-            throw HubError(HubError::Kind::Unsupported, repo_id + ": model.safetensors.index.json has no \"weight_map\" object");
+            throw HubError(HubError::Kind::Unsupported,
+                           repo_id + ": model.safetensors.index.json has no \"weight_map\" object");
         std::set<std::string> shards;
         for (const auto& v : *map) {
             if (!v.is_string() || !is_safe_repo_path(v.get<std::string>()))
-                throw HubError(HubError::Kind::Unsupported, repo_id + ": model.safetensors.index.json names a bad shard " + v.dump());
+                throw HubError(HubError::Kind::Unsupported,
+                               repo_id + ": model.safetensors.index.json names a bad shard " + v.dump());
             shards.insert(v.get<std::string>());
         }
         for (const auto& s : shards) {
             if (!available.count(s))
-                throw HubError(HubError::Kind::Unsupported, repo_id + ": model.safetensors.index.json names " + s + ", which the repository does not have");
+                throw HubError(HubError::Kind::Unsupported, repo_id + ": model.safetensors.index.json names " + s +
+                                                                ", which the repository does not have");
             out.push_back(s);
         }
     }
@@ -298,9 +318,11 @@ std::vector<std::string> needed_files(const std::set<std::string>& available, co
     if (std::none_of(out.begin(), out.end(), [](const std::string& f) { return ends_with(f, ".safetensors"); })) {
         for (const auto& f : available)
             if (is_pickle_weights(f))
-                throw HubError(HubError::Kind::Unsupported,
-                               repo_id + " has weights only as " + f + ": vit reads safetensors weights only. Convert them with "
-                               "scripts/export_weights.py (needs PyTorch), or pick a repository that has model.safetensors");
+                throw HubError(
+                    HubError::Kind::Unsupported,
+                    repo_id + " has weights only as " + f +
+                        ": vit reads safetensors weights only. Convert them with "
+                        "scripts/export_weights.py (needs PyTorch), or pick a repository that has model.safetensors");
         throw HubError(HubError::Kind::Unsupported,
                        repo_id + " has no model.safetensors or model.safetensors.index.json: not a model vit can read");
     }
@@ -313,7 +335,8 @@ namespace {
 std::set<std::string> snapshot_files(const fs::path& dir) {
     std::set<std::string> out;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
         if (fs::is_regular_file(it->path(), ec)) out.insert(it->path().lexically_relative(dir).generic_string());
     return out;
 }
@@ -338,7 +361,8 @@ std::vector<std::string> missing_in_snapshot(const fs::path& dir, const std::str
 
 std::optional<Snapshot> find_cached(const Settings& s, const std::string& repo_id, const std::string& revision) {
     const fs::path repo = repo_folder(s, repo_id);
-    const std::optional<std::string> commit = detail::is_commit_hash(revision) ? revision : detail::read_ref(repo, revision);
+    const std::optional<std::string> commit =
+        detail::is_commit_hash(revision) ? revision : detail::read_ref(repo, revision);
     if (!commit) return std::nullopt;
     const fs::path dir = repo / "snapshots" / *commit;
     std::error_code ec;
@@ -363,9 +387,10 @@ std::vector<CachedModel> list_cached(const Settings& s) {
         if (name.rfind("models--", 0) != 0 || !repo.is_directory(ec)) continue;
         std::string repo_id = name.substr(8);
         if (const auto sep = repo_id.find("--"); sep != std::string::npos) repo_id.replace(sep, 2, "/");
-        std::map<std::string, std::vector<std::string>> refs;   // commit -> names
+        std::map<std::string, std::vector<std::string>> refs;  // commit -> names
         const fs::path refs_dir = repo.path() / "refs";
-        for (auto it = fs::recursive_directory_iterator(refs_dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        for (auto it = fs::recursive_directory_iterator(refs_dir, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
             if (!it->is_regular_file(ec)) continue;
             const std::string ref = it->path().lexically_relative(refs_dir).generic_string();
             if (const auto c = detail::read_ref(repo.path(), ref)) refs[*c].push_back(ref);
@@ -378,7 +403,8 @@ std::vector<CachedModel> list_cached(const Settings& s) {
             m.commit = snap.path().filename().string();
             m.refs = refs[m.commit];
             m.dir = snap.path();
-            for (const auto& f : detail::snapshot_files(m.dir)) m.size += static_cast<std::int64_t>(fs::file_size(m.dir / f, ec));
+            for (const auto& f : detail::snapshot_files(m.dir))
+                m.size += static_cast<std::int64_t>(fs::file_size(m.dir / f, ec));
             try {
                 m.complete = detail::missing_in_snapshot(m.dir, repo_id).empty();
             } catch (const ModelError&) {

@@ -19,10 +19,10 @@ namespace vit::hub::detail {
 
 namespace {
 
-constexpr int kMaxFailures = 5;                    // consecutive failed attempts without progress
-constexpr std::size_t kMaxBody = 64u << 20;        // API answers and error bodies kept in memory
-constexpr long kConnectTimeoutS = 10;              // huggingface_hub's default request timeout
-constexpr long kStallTimeoutS = 30;                // a transfer with no byte for this long is dropped and resumed
+constexpr int kMaxFailures = 5;              // consecutive failed attempts without progress
+constexpr std::size_t kMaxBody = 64u << 20;  // API answers and error bodies kept in memory
+constexpr long kConnectTimeoutS = 10;        // huggingface_hub's default request timeout
+constexpr long kStallTimeoutS = 30;          // a transfer with no byte for this long is dropped and resumed
 
 const char* kUserAgent = "vit/0.1.0; hf_hub-compatible; libcurl";
 
@@ -51,11 +51,11 @@ struct Transfer {
     Response* resp = nullptr;
     // download state (fd < 0 for in-memory requests)
     int fd = -1;
-    std::int64_t offset = 0;        // bytes in the file before this request
-    std::int64_t written = 0;       // bytes in the file now
+    std::int64_t offset = 0;   // bytes in the file before this request
+    std::int64_t written = 0;  // bytes in the file now
     std::int64_t expected = -1;
-    bool started = false;           // the first body byte decided how to write
-    bool to_file = false;           // a 200/206 body goes to the file; an error body to resp->body
+    bool started = false;  // the first body byte decided how to write
+    bool to_file = false;  // a 200/206 body goes to the file; an error body to resp->body
     int write_errno = 0;
     bool range_mismatch = false;
     bool stop_requested = false;
@@ -66,7 +66,7 @@ extern "C" size_t on_header(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     const std::string line(data, size * n);
     if (line.rfind("HTTP/", 0) == 0) {
-        t->resp->headers.clear();   // a new response (after a redirect or a 100 Continue)
+        t->resp->headers.clear();  // a new response (after a redirect or a 100 Continue)
     } else if (const auto colon = line.find(':'); colon != std::string::npos) {
         t->resp->headers[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
     }
@@ -91,7 +91,7 @@ bool start_body(CURL* c, Transfer* t) {
         }
         return true;
     }
-    if (t->offset > 0) {   // the server ignored the Range: start over
+    if (t->offset > 0) {  // the server ignored the Range: start over
         if (::ftruncate(t->fd, 0) != 0 || ::lseek(t->fd, 0, SEEK_SET) != 0) {
             t->write_errno = errno;
             return false;
@@ -136,21 +136,23 @@ extern "C" int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_
 // Errors worth another try: the connection dropped or stalled, or the server answered nothing.
 bool transient(CURLcode rc) {
     switch (rc) {
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-        return true;
-    default:
-        return false;
+        case CURLE_PARTIAL_FILE:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+        case CURLE_SSL_CONNECT_ERROR:
+            return true;
+        default:
+            return false;
     }
 }
 
-bool retryable_status(long s) { return s == 429 || s == 500 || s == 502 || s == 503 || s == 504; }
+bool retryable_status(long s) {
+    return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
 
 std::string curl_text(CURLcode rc, const char* errbuf) {
     return (errbuf && *errbuf) ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
@@ -186,7 +188,9 @@ Http::Http(const Settings& s) : endpoint_origin_(origin_of(s.endpoint)), token_(
     if (!curl_) throw HubError(HubError::Kind::Network, "cannot start libcurl (curl_easy_init failed)");
 }
 
-Http::~Http() { curl_easy_cleanup(curl_); }
+Http::~Http() {
+    curl_easy_cleanup(curl_);
+}
 
 void Http::prepare(const std::string& url) {
     curl_easy_reset(curl_);
@@ -249,7 +253,7 @@ Response Http::fetch(const std::string& url0, bool head, const CancelFn& cancell
             if (r.status >= 300 && r.status < 400 && redirects < 10) {
                 const std::string loc = r.header("location");
                 if (!loc.empty() && loc[0] == '/' && (loc.size() < 2 || loc[1] != '/')) {
-                    url = origin_of(url) + loc;   // a renamed repository: follow; a CDN address is returned
+                    url = origin_of(url) + loc;  // a renamed repository: follow; a CDN address is returned
                     ++redirects;
                     continue;
                 }
@@ -259,11 +263,12 @@ Response Http::fetch(const std::string& url0, bool head, const CancelFn& cancell
         } else if (transient(rc)) {
             why = curl_text(rc, errbuf) + " (" + url + ")";
         } else {
-            throw HubError(HubError::Kind::Network, "cannot reach " + url + ": " + curl_text(rc, errbuf) +
-                                                        " (without a network, cached models work with HF_HUB_OFFLINE=1)");
+            throw HubError(HubError::Kind::Network,
+                           "cannot reach " + url + ": " + curl_text(rc, errbuf) +
+                               " (without a network, cached models work with HF_HUB_OFFLINE=1)");
         }
         if (++failures >= kMaxFailures) {
-            if (rc == CURLE_OK) return r;   // the caller names the status
+            if (rc == CURLE_OK) return r;  // the caller names the status
             throw HubError(HubError::Kind::Network,
                            "giving up on " + url + " after " + std::to_string(failures) + " attempts: " + why);
         }
@@ -291,8 +296,9 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
         const std::int64_t offset = ::lseek(fd, 0, SEEK_END);
         shown = offset;
         if (expected >= 0 && offset == expected) break;
-        if (expected >= 0 && offset > expected) {   // not the file announced: start again
-            if (::ftruncate(fd, 0) != 0) throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
+        if (expected >= 0 && offset > expected) {  // not the file announced: start again
+            if (::ftruncate(fd, 0) != 0)
+                throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
             continue;
         }
         Response r;
@@ -334,16 +340,19 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
         }
         if (t.stop_requested)
             throw HubError(HubError::Kind::Interrupted, "interrupted: the download of " + url + " stopped at " +
-                                                            std::to_string(t.written) + " bytes, kept in " + part.string());
+                                                            std::to_string(t.written) + " bytes, kept in " +
+                                                            part.string());
         const std::int64_t now = t.written;
         shown = now;
         std::string why;
         if (t.range_mismatch) {
-            if (::ftruncate(fd, 0) != 0) throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
+            if (::ftruncate(fd, 0) != 0)
+                throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
             why = "the server answered the range request from another offset (" + r.header("content-range") + ")";
         } else if (rc == CURLE_OK || rc == CURLE_WRITE_ERROR) {
-            if (r.status == 416) {   // the range starts at or past the end: what is there is not the file
-                if (::ftruncate(fd, 0) != 0) throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
+            if (r.status == 416) {  // the range starts at or past the end: what is there is not the file
+                if (::ftruncate(fd, 0) != 0)
+                    throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
                 why = "HTTP 416 for a resume at byte " + std::to_string(offset);
             } else if (r.status >= 400 && !retryable_status(r.status)) {
                 on_error(r);
@@ -355,7 +364,8 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
             } else if (expected < 0 || now == expected) {
                 break;
             } else if (now > expected) {
-                if (::ftruncate(fd, 0) != 0) throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
+                if (::ftruncate(fd, 0) != 0)
+                    throw HubError(HubError::Kind::DiskFull, part.string() + ": " + std::strerror(errno));
                 throw HubError(HubError::Kind::Checksum, url + ": the server sent " + std::to_string(now) +
                                                              " bytes, the Hub announced " + std::to_string(expected));
             } else {
@@ -367,7 +377,7 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
             throw HubError(HubError::Kind::Network, "cannot download " + url + ": " + curl_text(rc, errbuf) +
                                                         " (the partial download is kept and resumes next time)");
         }
-        failures = now > offset ? 1 : failures + 1;   // a try that brought bytes starts the count again
+        failures = now > offset ? 1 : failures + 1;  // a try that brought bytes starts the count again
         if (failures >= kMaxFailures)
             throw HubError(HubError::Kind::Network, "giving up on " + url + " after " + std::to_string(failures) +
                                                         " attempts without progress: " + why);

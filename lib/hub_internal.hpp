@@ -25,8 +25,8 @@ namespace fs = std::filesystem;
 
 struct Response {
     long status = 0;
-    std::string url;                                  // the URL that gave this response
-    std::map<std::string, std::string> headers;       // lower-case names, of the last response
+    std::string url;                             // the URL that gave this response
+    std::map<std::string, std::string> headers;  // lower-case names, of the last response
     std::string body;
     std::string header(const std::string& lower_name) const;
 };
@@ -70,9 +70,9 @@ private:
 
 // ---- cache layout (hub_cache.cpp) ----
 
-bool is_commit_hash(const std::string& s);            // 40 lower-case hex digits
-bool is_safe_repo_path(const std::string& f);         // relative, no "..", no empty or "." components
-std::string normalize_etag(std::string etag);         // drops W/ and the quotes, as huggingface_hub does
+bool is_commit_hash(const std::string& s);     // 40 lower-case hex digits
+bool is_safe_repo_path(const std::string& f);  // relative, no "..", no empty or "." components
+std::string normalize_etag(std::string etag);  // drops W/ and the quotes, as huggingface_hub does
 
 fs::path blob_path(const fs::path& repo_dir, const std::string& etag);
 // snapshots/<commit>/<file> -> ../../blobs/<etag> (relative, replaced atomically).
@@ -95,8 +95,8 @@ private:
     int fd_ = -1;
 };
 
-std::string sha256_file(const fs::path& p);          // lower-case hex
-std::string git_blob_sha1_file(const fs::path& p);   // sha1 of "blob <size>\0" + bytes: a git file's ETag
+std::string sha256_file(const fs::path& p);         // lower-case hex
+std::string git_blob_sha1_file(const fs::path& p);  // sha1 of "blob <size>\0" + bytes: a git file's ETag
 
 // The files a model needs from a repository holding `available`: config.json, preprocessor_config.json when
 // present, model.safetensors or the index and every shard it names (`index` must be given when only the index

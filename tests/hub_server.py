@@ -197,7 +197,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if auth == "Bearer " + table[repo_id]:
                     return False
                 if gated and auth:
-                    self.error(403, "GatedRepo", "Access to model %s is restricted and you are not in the authorized list" % repo_id, head)
+                    msg = "Access to model %s is restricted and you are not in the authorized list" % repo_id
+                    self.error(403, "GatedRepo", msg, head)
                 elif auth:
                     self.error(401, "RepoNotFound", "Invalid credentials in Authorization header", head)
                 else:
@@ -219,7 +220,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             repo_id = parts[3] + "/" + parts[4]
             rev = urllib.parse.unquote("/".join(parts[6:]))
             if repo_id not in st.repos:
-                return self.error(404 if repo_id not in st.private else 401, "RepoNotFound", "Repository not found", head)
+                return self.error(404, "RepoNotFound", "Repository not found", head)
             if self.auth_error(repo_id, head):
                 return
             repo = self.find(repo_id, rev)
@@ -270,6 +271,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.answer(200, headers, data, head)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):   # clients that hang up are expected
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", action="append", default=[], metavar="ORG/NAME[@REV]=DIR", help="a repository to serve")
@@ -280,8 +289,7 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--pid-file")
     args = ap.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     server.state = State(args)
     if args.pid_file:
         with open(args.pid_file + ".tmp", "w") as f:

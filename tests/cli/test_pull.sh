@@ -204,6 +204,7 @@ faults '[{"match": "/api/", "status": 500}]'
 "$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
 no_faults
 check_eq "a 500 that stays -> exit 1 after the retries" "$rc" 1
+check_eq "5 attempts: 4 retries reported, once each" "$(grep -c "retrying test/fashion: HTTP 500" "$work/e")" 4
 check "names the status and URL" grep -q "HTTP 500 after retries (HTTP 500 from $HF_ENDPOINT/api/models/test/fashion" "$work/e"
 
 echo "== resume after a dropped connection"
