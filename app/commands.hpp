@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -13,5 +14,7 @@ void setup_bench(CLI::App& app, std::function<int()>& run);
 void setup_eval(CLI::App& app, std::function<int()>& run);
 void setup_pull(CLI::App& app, std::function<int()>& run);
 void setup_list(CLI::App& app, std::function<int()>& run);
+// Hidden: __generate man|bash|zsh (from the whole CLI definition, so call it last) and __models.
+void setup_generate(CLI::App& app, std::function<int()>& run, const std::string& version);
 
 }  // namespace vit::app

@@ -1,205 +1,85 @@
-// The Hub client's offline parts: settings from the environment, repo ids, the files a model needs, checksums,
-// the cache layout and lookups without the network (the downloads are tested by tests/cli/test_pull.sh).
+// Hub-layout model directories (transformers and timm, tests/fixtures/hub/) against the float64 PyTorch references
+// of scripts/hub_reference.py: logits, the head's input features and the image processors' output, per case.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
-#include "hub_internal.hpp"
+#include "errors.hpp"
+#include "model.hpp"
+#include "preprocess.hpp"
+#include "test_util.hpp"
 
-using namespace vit::hub;
-namespace fs = std::filesystem;
-using nlohmann::json;
+using namespace vit;
+using namespace vit::test;
 
 namespace {
 
-// Sets environment variables for one scope and restores them after.
-class Env {
-public:
-    void set(const char* name, const char* value) {
-        const char* old = std::getenv(name);
-        saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-        if (value)
-            ::setenv(name, value, 1);
-        else
-            ::unsetenv(name);
-    }
-    ~Env() {
-        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-            if (it->second)
-                ::setenv(it->first.c_str(), it->second->c_str(), 1);
-            else
-                ::unsetenv(it->first.c_str());
-        }
-    }
-
-private:
-    std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-const char* kHfVars[] = {
-    "HF_ENDPOINT", "HF_HUB_CACHE",           "HUGGINGFACE_HUB_CACHE", "HF_HOME",        "XDG_CACHE_HOME",
-    "HF_TOKEN",    "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH",         "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
-
-fs::path tmp_dir(const std::string& name) {
-    const fs::path d = fs::temp_directory_path() / ("vit_test_hub_" + std::to_string(::getpid())) / name;
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
+nlohmann::json cases() {
+    std::ifstream in(fixtures() / "hub" / "cases.json");
+    REQUIRE(in);
+    return nlohmann::json::parse(in);
 }
 
-void write(const fs::path& p, const std::string& s) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << s;
+std::string error_of(const std::filesystem::path& dir) {
+    try {
+        VitModel m(load_model_dir(dir));
+    } catch (const ModelError& e) {
+        return e.what();
+    }
+    return "";
 }
 
 }  // namespace
 
-TEST_CASE("settings follow huggingface_hub's environment variables and their precedence") {
-    Env env;
-    for (const char* v : kHfVars) env.set(v, nullptr);
-    env.set("HOME", "/home/u");
-    Settings s = Settings::from_env();
-    CHECK(s.endpoint == "https://huggingface.co");
-    CHECK(s.cache_dir == fs::path("/home/u/.cache/huggingface/hub"));
-    CHECK(s.token.empty());
-    CHECK_FALSE(s.offline);
+TEST_CASE("every Hub-layout fixture matches its PyTorch reference") {
+    const auto all = cases();
+    int checked = 0;
+    for (const auto& c : all) {
+        const std::string name = c["case"].get<std::string>();
+        const auto dir = fixtures() / "hub" / name;
+        const auto ref_path = fixtures() / "hub" / (name + ".reference.safetensors");
+        if (!std::filesystem::exists(ref_path)) continue;   // negative cases have no reference
+        CAPTURE(name);
+        const int size = c["run_image_size"].is_number() ? c["run_image_size"].get<int>() : 0;
+        const ModelSpec spec = load_model_dir(dir, size);
+        VitModel model(spec);
+        SafetensorsFile ref(ref_path);
+        const auto pixels = tensor(ref, "pixels");
+        const auto want = tensor(ref, "logits");
+        const std::int64_t B = static_cast<std::int64_t>(pixels.size() / model.input_size());
+        REQUIRE(B * model.input_size() == static_cast<std::int64_t>(pixels.size()));
+        std::vector<float> logits(static_cast<std::size_t>(B) * model.config().num_classes);
+        model.forward(pixels.data(), B, logits.data());
+        REQUIRE(logits.size() == want.size());
+        std::printf("%s (%s, %s)\n", name.c_str(), spec.format.c_str(), spec.family.c_str());
+        CHECK(report("logits", logits, want) <= 1e-4f * max_abs(want));
 
-    env.set("XDG_CACHE_HOME", "/xdg");
-    CHECK(Settings::from_env().cache_dir == fs::path("/xdg/huggingface/hub"));
-    env.set("HF_HOME", "/hf");
-    CHECK(Settings::from_env().cache_dir == fs::path("/hf/hub"));
-    env.set("HF_HUB_CACHE", "/cache");
-    env.set("HF_ENDPOINT", "http://127.0.0.1:8080/");
-    env.set("HF_HUB_OFFLINE", "yes");
-    s = Settings::from_env();
-    CHECK(s.cache_dir == fs::path("/cache"));
-    CHECK(s.endpoint == "http://127.0.0.1:8080");  // trailing '/' dropped
-    CHECK(s.offline);
-    env.set("HF_HUB_OFFLINE", "0");
-    CHECK_FALSE(Settings::from_env().offline);
+        const auto pooled = tensor(ref, "pooled");
+        std::vector<float> feat(static_cast<std::size_t>(B) * model.feature_dim());
+        model.forward_features(pixels.data(), B, feat.data());
+        REQUIRE(feat.size() == pooled.size());
+        CHECK(report("head input features", feat, pooled) <= 1e-4f * std::max(1.f, max_abs(pooled)));
 
-    // The token: HF_TOKEN, else the file huggingface-cli login writes.
-    const fs::path dir = tmp_dir("token");
-    write(dir / "token", "hf_from_file\n");
-    env.set("HF_TOKEN_PATH", (dir / "token").c_str());
-    CHECK(Settings::from_env().token == "hf_from_file");
-    env.set("HF_TOKEN", "hf_env");
-    CHECK(Settings::from_env().token == "hf_env");
-}
-
-TEST_CASE("repo ids as the Hub accepts them; the cache folder name") {
-    for (const char* ok :
-         {"facebook/deit-tiny-patch16-224", "timm/vit_base_patch16_224.augreg_in21k", "a/b", "Org_1/x.y"})
-        CHECK_MESSAGE(is_repo_id(ok), ok);
-    for (const char* bad :
-         {"deit", "a/b/c", "/abs", "rel/", "a--b/c", "a/b..c", "a/-b", "a/b.git", "./x", "../x", "a/b c", ""})
-        CHECK_MESSAGE(!is_repo_id(bad), bad);
-    Settings s;
-    s.cache_dir = "/c";
-    CHECK(repo_folder(s, "facebook/deit-tiny-patch16-224") == fs::path("/c/models--facebook--deit-tiny-patch16-224"));
-}
-
-TEST_CASE("etags, paths and URLs") {
-    using namespace vit::hub::detail;
-    CHECK(normalize_etag("W/\"abc\"") == "abc");
-    CHECK(normalize_etag("\"0123\"") == "0123");
-    CHECK(is_safe_repo_path("a/b.txt"));
-    for (const char* bad : {"../x", "a/../b", "/etc/passwd", "a//b", "a/", "./a", ""})
-        CHECK_MESSAGE(!is_safe_repo_path(bad), bad);
-    CHECK(url_quote("refs/pr/1", false) == "refs%2Fpr%2F1");
-    CHECK(url_quote("dir/a b.json", true) == "dir/a%20b.json");
-    CHECK(is_commit_hash(std::string(40, 'a')));
-    CHECK_FALSE(is_commit_hash(std::string(40, 'A')));
-}
-
-TEST_CASE("checksums: sha256 (LFS etag) and git blob sha1 (git etag)") {
-    const fs::path p = tmp_dir("sum") / "f";
-    write(p, "hello\n");
-    // sha256sum and `git hash-object` of "hello\n"
-    CHECK(detail::sha256_file(p) == "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
-    CHECK(detail::git_blob_sha1_file(p) == "ce013625030ba8dba906f756967f9e9ca394464a");
-}
-
-TEST_CASE("the files a model needs") {
-    using detail::needed_files;
-    const json cfg = {{"model_type", "vit"}};
-    CHECK(needed_files({"config.json", "model.safetensors", "pytorch_model.bin", "README.md", "flax_model.msgpack"},
-                       cfg, nullptr, "o/n") == std::vector<std::string>{"config.json", "model.safetensors"});
-    CHECK(needed_files({"config.json", "preprocessor_config.json", "model.safetensors"}, cfg, nullptr, "o/n") ==
-          std::vector<std::string>{"config.json", "preprocessor_config.json", "model.safetensors"});
-    // The project's format names its labels and weights file.
-    const json own = {{"model", json::object()}, {"labels", "labels.txt"}, {"weights", "vit.safetensors"}};
-    CHECK(needed_files({"config.json", "labels.txt", "vit.safetensors", "reference.safetensors"}, own, nullptr,
-                       "o/n") == std::vector<std::string>{"config.json", "labels.txt", "vit.safetensors"});
-    // Sharded: the index first (the caller fetches it), then every shard it names, once.
-    const std::set<std::string> sharded{"config.json", "model.safetensors.index.json", "s1.safetensors",
-                                        "s2.safetensors"};
-    CHECK(needed_files(sharded, cfg, nullptr, "o/n") ==
-          std::vector<std::string>{"config.json", "model.safetensors.index.json"});
-    const json index = {{"weight_map", {{"a", "s1.safetensors"}, {"b", "s2.safetensors"}, {"c", "s1.safetensors"}}}};
-    CHECK(needed_files(sharded, cfg, &index, "o/n") ==
-          std::vector<std::string>{"config.json", "model.safetensors.index.json", "s1.safetensors", "s2.safetensors"});
-    const json bad_index = {{"weight_map", {{"a", "s3.safetensors"}}}};
-    CHECK_THROWS_WITH_AS(needed_files(sharded, cfg, &bad_index, "o/n"),
-                         "o/n: model.safetensors.index.json names s3.safetensors, which the repository does not have",
-                         HubError);
-    const json evil_index = {{"weight_map", {{"a", "../../x.safetensors"}}}};
-    CHECK_THROWS_AS(needed_files(sharded, cfg, &evil_index, "o/n"), HubError);
-    // Pickle weights only: refused with a pointer at the exporter.
-    try {
-        needed_files({"config.json", "pytorch_model.bin"}, cfg, nullptr, "o/n");
-        FAIL("expected HubError");
-    } catch (const HubError& e) {
-        CHECK(e.kind == HubError::Kind::Unsupported);
-        CHECK(std::string(e.what()).find("pytorch_model.bin: vit reads safetensors weights only") != std::string::npos);
-        CHECK(std::string(e.what()).find("scripts/export_weights.py") != std::string::npos);
+        // The processor's semantics: photo.png through the directory's own preprocessing.
+        const auto img = preprocess_file(fixtures() / "hub" / "photo.png", spec.preprocess, spec.model.in_chans);
+        const auto want_img = tensor(ref, "image_pixels");
+        REQUIRE(img.size() == want_img.size());
+        CHECK(report("preprocessed photo.png", img, want_img) <= 1e-5f);
+        std::vector<float> img_logits(static_cast<std::size_t>(model.config().num_classes));
+        model.forward(img.data(), 1, img_logits.data());
+        const auto want_il = tensor(ref, "image_logits");
+        CHECK(report("photo.png logits", img_logits, want_il) <= 1e-4f * max_abs(want_il));
+        ++checked;
     }
-    CHECK_THROWS_WITH_AS(needed_files({"config.json"}, cfg, nullptr, "o/n"),
-                         "o/n has no model.safetensors or model.safetensors.index.json: not a model vit can read",
-                         HubError);
+    CHECK(checked >= 18);
 }
 
-TEST_CASE("offline: a complete snapshot is found through refs/, an incomplete one is not") {
-    Settings s;
-    s.cache_dir = tmp_dir("cache");
-    s.offline = true;
-    const std::string commit(40, 'c');
-    const fs::path repo = repo_folder(s, "o/n");
-    write(repo / "blobs" / "e1", R"({"model_type": "vit"})");
-    detail::link_into_snapshot(repo, commit, "config.json", "e1");
-    CHECK(fs::read_symlink(repo / "snapshots" / commit / "config.json") == fs::path("../../blobs/e1"));
-    detail::write_ref(repo, "main", commit);
-    CHECK(detail::read_ref(repo, "main") == commit);
-
-    CHECK_FALSE(find_cached(s, "o/n").has_value());  // no weights yet
-    try {
-        pull(s, "o/n");
-        FAIL("expected HubError");
-    } catch (const HubError& e) {
-        CHECK(e.kind == HubError::Kind::NotCached);
-        CHECK(std::string(e.what()).find("run `vit pull o/n` with network access first") != std::string::npos);
-    }
-    // A link whose blob is missing (an interrupted download) does not count.
-    detail::link_into_snapshot(repo, commit, "model.safetensors", "e2");
-    CHECK_FALSE(find_cached(s, "o/n").has_value());
-    write(repo / "blobs" / "e2", "weights");
-    const auto snap = find_cached(s, "o/n");
-    REQUIRE(snap.has_value());
-    CHECK(snap->dir == repo / "snapshots" / commit);
-    CHECK(pull(s, "o/n").dir == snap->dir);                // offline pull = the cached snapshot
-    CHECK(find_cached(s, "o/n", commit).has_value());      // by commit, without a ref
-    CHECK_FALSE(find_cached(s, "o/n", "v2").has_value());  // an unknown ref
-
-    const auto listed = list_cached(s);
-    REQUIRE(listed.size() == 1);
-    CHECK(listed[0].repo_id == "o/n");
-    CHECK(listed[0].refs == std::vector<std::string>{"main"});
-    CHECK(listed[0].size == 21 + 7);
-    CHECK(listed[0].complete);
-    fs::remove_all(s.cache_dir.parent_path());
+TEST_CASE("unsupported Hub directories are refused by name") {
+    const auto hub = fixtures() / "hub";
+    CHECK(error_of(hub / "bad_bin_only").find("pytorch_model.bin") != std::string::npos);
+    CHECK(error_of(hub / "bad_bin_only").find("scripts/export_weights.py") != std::string::npos);
+    CHECK(error_of(hub / "bad_model_type").find("model_type \"swin\"") != std::string::npos);
+    CHECK(error_of(hub / "bad_extra_tensor").find("unknown tensor") != std::string::npos);
 }

@@ -348,6 +348,16 @@ if ((${#hub_fixtures[@]})); then
         check_eq "pull fixtures/$n -> exit 0" "$rc" 0
         check "fixtures/$n: every file the model needs is the committed one" bash -c \
             "for f in \$(cd '$out' && find . -type l); do cmp -s '$out/'\$f '$SRC/tests/fixtures/hub/$n/'\$f || exit 1; done"
+        [[ $n == bad_* ]] && continue
+        a=$("$VIT" classify --model "fixtures/$n" --format jsonl --logits "$SRC/tests/fixtures/hub/photo.png" 2>/dev/null)
+        b=$("$VIT" classify --model "$SRC/tests/fixtures/hub/$n" --format jsonl --logits "$SRC/tests/fixtures/hub/photo.png" 2>/dev/null)
+        la=$(printf '%s\n' "$a" | jq -c .logits 2>/dev/null)
+        lb=$(printf '%s\n' "$b" | jq -c .logits 2>/dev/null)
+        if [[ -n $lb && $lb != null ]]; then
+            check_eq "classify --model fixtures/$n: logits = those of the committed directory" "$la" "$lb"
+        else
+            bad "classify --model $SRC/tests/fixtures/hub/$n gave no logits"
+        fi
     done
 fi
 
