@@ -1,6 +1,7 @@
 // Hidden subcommands for packaging and shell completion (left out of --help, the man page and the completions):
 //   vit __generate man|bash|zsh   writes the man page / a completion script generated from the CLI definition
 //   vit __models                  prints the model names --model accepts: built-in, then Hugging Face cache
+#include <algorithm>
 #include <iostream>
 
 #include "commands.hpp"
@@ -18,8 +19,17 @@ namespace {
 int list_model_names() {
     for (const auto& [name, dir] : builtin_models()) std::cout << name << "\n";
     std::vector<std::string> cached;
-    for (const auto& m : hub::list_cached(hub::Settings::from_env()))
-        if (cached.empty() || cached.back() != m.repo_id) cached.push_back(m.repo_id);   // sorted by repo id
+    std::error_code ec;
+    // models--ORG--NAME -> ORG/NAME (hub repo ids cannot contain "--", so the first one separates them).
+    for (fs::directory_iterator it(hub::Settings::from_env().cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string d = it->path().filename().string();
+        const std::string prefix = "models--";
+        if (d.rfind(prefix, 0) != 0 || !fs::is_directory(it->path() / "snapshots", ec)) continue;
+        std::string id = d.substr(prefix.size());
+        if (const auto sep = id.find("--"); sep != std::string::npos) id.replace(sep, 2, "/");
+        cached.push_back(id);
+    }
+    std::sort(cached.begin(), cached.end());
     for (const auto& n : cached) std::cout << n << "\n";
     return kOk;
 }
