@@ -51,14 +51,11 @@ public:
     int in_features() const { return K_; }
     int out_features() const { return N_; }
     std::size_t weight_bytes() const;
-    // Implementation oneDNN picked for this M (for `vit bench` and tests), e.g. "brg:avx512_core".
-    std::string impl_name(std::int64_t M) const;
 
 private:
     struct Prim {
         dnnl::matmul mm;
         dnnl::memory::desc src_md, dst_md;
-        std::string impl;
     };
     const Prim& prim(std::int64_t M) const;
     dnnl::memory::data_type src_type() const {
