@@ -7,16 +7,32 @@
 #include "common.hpp"
 #include "errors.hpp"
 #include "image_codecs.hpp"
+#include "ops.hpp"
+#include "runtime_info.hpp"
+#include "vit_build_info.hpp"
+
+namespace {
+
+// What a bug report needs: vit's version and commit, the libraries as loaded, the CPU ISA oneDNN dispatches to.
+std::string version_text() {
+    return std::string("vit ") + VIT_VERSION + " (git " + VIT_GIT_COMMIT + ")\n" +
+           "oneDNN " + vit::onednn_version() + ", CPU ISA " + vit::cpu_isa_name() + "\n" +
+           "OpenCV " + vit::opencv_version();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"vit: Vision Transformer image classification on the CPU"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "vit 0.1.0");
+    app.set_version_flag("--version", version_text,
+                         "Print the version, git commit, oneDNN and OpenCV versions and CPU ISA");
     std::function<int()> run;
     vit::app::setup_classify(app, run);
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
     vit::app::setup_eval(app, run);
+    vit::app::setup_generate(app, run, VIT_VERSION);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

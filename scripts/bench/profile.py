@@ -34,7 +34,7 @@ def main():
     env = dict(os.environ, ONEDNN_VERBOSE="1")
     if a.isa:
         env["ONEDNN_MAX_CPU_ISA"] = a.isa
-    # warmup 0 and one untimed first pass: every primitive is created in pass 1; passes 2.. are steady state
+    # warmup 0: the untimed first pass (which creates the primitives) and the timed ones
     cmd = [a.vit, "bench", "--iterations", str(a.iterations), "--warmup", "0", "--format", "json"] + a.bench_args
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -44,19 +44,17 @@ def main():
     # oneDNN writes its trace to stdout too: the report is the one line that is not part of it
     bench = json.loads("\n".join(s for s in p.stdout.splitlines() if not s.startswith("onednn_verbose,")))
     lines = [s.split(",") for s in (p.stdout + p.stderr).splitlines() if s.startswith("onednn_verbose,exec,")]
+    # The weights are reordered once at load, before any other primitive runs: skip to the first one that is
+    # not a reorder. What follows is the untimed first pass and the timed ones, all alike.
+    first = next((i for i, f in enumerate(lines) if f[3] != "reorder"), len(lines))
     passes = a.iterations + 1
-    # drop the first pass: its executions include the weights' one-off reorders; keep executions that repeat
     groups = collections.defaultdict(list)
-    for f in lines:
+    for f in lines[first:]:
         kind, impl, shape, ms = f[3], f[4], f[-2], float(f[-1])
         groups[(kind, impl, shape)].append(ms)
     rows = []
     for (kind, impl, shape), times in groups.items():
-        if len(times) < passes:   # one-off work (weights reorders at load)
-            continue
-        steady = times[len(times) // passes:]
-        per_pass = len(steady) / a.iterations
-        rows.append((kind, impl, shape, per_pass, min(steady), statistics.median(steady)))
+        rows.append((kind, impl, shape, len(times) / passes, min(times), statistics.median(times)))
     rows.sort(key=lambda r: -r[3] * r[4])
     total_min = sum(r[3] * r[4] for r in rows)
     total_med = sum(r[3] * r[5] for r in rows)
