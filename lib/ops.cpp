@@ -293,7 +293,8 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out) {
 
 // ------------------------------------------------------------------------------------------------- Attention
 
-Attention::Attention(int num_heads, int head_dim, float scale) : H_(num_heads), d_(head_dim), scale_(scale) {}
+Attention::Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows)
+    : H_(num_heads), d_(head_dim), scale_(scale), block_rows_(block_rows > 0 ? block_rows : kAttentionBlockRows) {}
 
 const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
     auto key = std::make_pair(B, T);
@@ -316,11 +317,51 @@ const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
     return prims_.emplace(key, std::move(p)).first->second;
 }
 
+const Attention::Prims& Attention::block_prims(std::int64_t T, std::int64_t R) const {
+    auto key = std::make_pair(T, R);
+    auto it = block_prims_.find(key);
+    if (it != block_prims_.end()) return it->second;
+    auto& rt = Runtime::get();
+    const std::int64_t D = static_cast<std::int64_t>(H_) * d_, d = d_;
+    const memory::desc q_md({R, d}, dt::f32, {3 * D, 1});       // R query rows of one head
+    const memory::desc kt_md({d, T}, dt::f32, {1, 3 * D});      // that head's keys, transposed by strides
+    const memory::desc v_md({T, d}, dt::f32, {3 * D, 1});
+    const memory::desc s_md({R, T}, dt::f32, tag::ab);          // rows of scores [b, h] are contiguous
+    const memory::desc ctx_md({R, d}, dt::f32, {D, 1});
+    dnnl::primitive_attr qk_attr;
+    qk_attr.set_output_scales(0, {scale_});
+    dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(s_md, v_md, ctx_md), rt.engine);
+    dnnl::softmax_forward::desc sm(dnnl::prop_kind::forward_inference, s_md, 1);
+    Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd), dnnl::softmax_forward({sm, rt.engine})};
+    return block_prims_.emplace(key, std::move(p)).first->second;
+}
+
 void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const {
     auto& rt = Runtime::get();
-    const Prims& p = prims(B, T);
     const std::int64_t H = H_, d = d_, D = H * d;
     auto* base = const_cast<float*>(qkv);
+    if (T > block_rows_) {
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < H; ++h)
+                for (std::int64_t r0 = 0; r0 < T; r0 += block_rows_) {
+                    const std::int64_t R = std::min(block_rows_, T - r0);
+                    const Prims& p = block_prims(T, R);
+                    float* head = base + b * T * 3 * D + h * d;   // q of token 0 of (b, h)
+                    float* s = scores + ((b * H + h) * T + r0) * T;
+                    memory q({{R, d}, dt::f32, {3 * D, 1}}, rt.engine, head + r0 * 3 * D);
+                    memory kt({{d, T}, dt::f32, {1, 3 * D}}, rt.engine, head + D);
+                    memory v({{T, d}, dt::f32, {3 * D, 1}}, rt.engine, head + 2 * D);
+                    memory sm({{R, T}, dt::f32, tag::ab}, rt.engine, s);
+                    memory out({{R, d}, dt::f32, {D, 1}}, rt.engine, ctx + (b * T + r0) * D + h * d);
+                    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, sm}});
+                    p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, sm}});
+                    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, out}});
+                }
+        rt.stream.wait();
+        return;
+    }
+    const Prims& p = prims(B, T);
     const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
     const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
     const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
