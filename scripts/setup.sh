@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # ocl-icd-opencl-dev: Debian's dnnl-config.cmake runs find_package(OpenCL REQUIRED) (oneDNN is built with the OCL
 # GPU runtime), and libdnnl-dev only recommends it, so --no-install-recommends alone leaves cmake failing.
 # dpkg-dev (dpkg-shlibdeps) computes the .deb's Depends, on the binaries CPack finds with file;
-# man-db and zsh: the package test renders the man page and parses the zsh completion; time (GNU time): the
+# man-db and zsh: the package test renders the man page and drives the zsh completion; time (GNU time): the
 # soak test measures peak RSS.
 # libcurl4-openssl-dev + libssl-dev: the Hub client (vit pull) and sha256; python3: the tests' stand-in Hub server.
 packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev ocl-icd-opencl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq hyperfine
