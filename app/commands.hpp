@@ -11,5 +11,6 @@ void setup_classify(CLI::App& app, std::function<int()>& run);
 void setup_info(CLI::App& app, std::function<int()>& run);
 void setup_bench(CLI::App& app, std::function<int()>& run);
 void setup_eval(CLI::App& app, std::function<int()>& run);
+void setup_explain(CLI::App& app, std::function<int()>& run);
 
 }  // namespace vit::app

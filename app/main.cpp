@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
     vit::app::setup_eval(app, run);
+    vit::app::setup_explain(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -20,7 +20,7 @@ std::string fmt_prob(float p) {
     return buf;
 }
 
-json to_json_record(const ClassifyResult& r, bool logits) {
+json to_json_record(const ClassifyResult& r, bool logits, const RecordExtras& extras) {
     json j;
     j["path"] = r.path;
     if (!r.ok()) {
@@ -31,6 +31,7 @@ json to_json_record(const ClassifyResult& r, bool logits) {
     for (const auto& p : r.top_k) tk.push_back({{"index", p.index}, {"label", p.label}, {"prob", p.prob}});
     j["top_k"] = std::move(tk);
     if (logits) j["logits"] = r.logits;
+    for (const auto& [k, v] : extras.fields.items()) j[k] = v;
     return j;
 }
 
@@ -39,7 +40,10 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 class JsonlWriter : public ResultWriter {
 public:
     JsonlWriter(std::ostream& out, bool logits) : out_(out), logits_(logits) {}
-    void write(const ClassifyResult& r) override { out_ << dump(to_json_record(r, logits_)) << '\n' << std::flush; }
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
+        out_ << dump(to_json_record(r, logits_, x)) << '\n' << std::flush;
+    }
 
 private:
     std::ostream& out_;
@@ -51,8 +55,9 @@ class JsonWriter : public ResultWriter {
 public:
     JsonWriter(std::ostream& out, bool logits) : out_(out), logits_(logits) {}
     void begin() override { out_ << "[" << std::flush; }
-    void write(const ClassifyResult& r) override {
-        out_ << (first_ ? "\n  " : ",\n  ") << dump(to_json_record(r, logits_)) << std::flush;
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
+        out_ << (first_ ? "\n  " : ",\n  ") << dump(to_json_record(r, logits_, x)) << std::flush;
         first_ = false;
     }
     void end() override { out_ << (first_ ? "]\n" : "\n]\n") << std::flush; }
@@ -66,13 +71,15 @@ private:
 class TextWriter : public ResultWriter {
 public:
     explicit TextWriter(std::ostream& out) : out_(out) {}
-    void write(const ClassifyResult& r) override {
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
         if (!r.ok()) {
             out_ << r.path << ": error: " << r.error << '\n' << std::flush;
             return;
         }
         out_ << r.path << '\n';
         for (const auto& p : r.top_k) out_ << "  " << fmt_prob(p.prob) << "  " << p.label << " (" << p.index << ")\n";
+        for (const auto& [k, v] : x.text) out_ << "  " << k << ": " << v << '\n';
         out_ << std::flush;
     }
 
@@ -94,7 +101,8 @@ public:
         if (logits_) h.push_back("logits");
         row(h);
     }
-    void write(const ClassifyResult& r) override {
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras&) override {
         std::vector<std::string> f = {r.path, r.error};
         for (int i = 0; i < k_; ++i) {
             if (i < static_cast<int>(r.top_k.size())) {

@@ -4,16 +4,27 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "pipeline.hpp"
 
 namespace vit::app {
 
+// What a subcommand adds to a classified input's record (vit explain: method, grid, map, overlay): JSON fields
+// (json/jsonl) and lines after the classes (text: "  key: value"). csv/tsv leave them out.
+struct RecordExtras {
+    nlohmann::json fields = nlohmann::json::object();
+    std::vector<std::pair<std::string, std::string>> text;
+};
+
 class ResultWriter {
 public:
     virtual ~ResultWriter() = default;
     virtual void begin() {}
-    virtual void write(const ClassifyResult& r) = 0;
+    void write(const ClassifyResult& r) { write(r, RecordExtras{}); }
+    virtual void write(const ClassifyResult& r, const RecordExtras& extras) = 0;
     virtual void end() {}
 };
 

@@ -42,7 +42,8 @@ std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const
     return out;
 }
 
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels) {
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels,
+                cv::Mat* decoded) {
     const std::size_t limit = max_pixels > 0 ? static_cast<std::size_t>(max_pixels) : kDefaultMaxPixels;
     cv::Mat rgb;
     rgb = path == "-" ? decode_image_stdin(limit) : decode_image_file(path, limit);
@@ -51,6 +52,7 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
     } catch (const std::exception& e) {
         throw InputError(path + ": cannot preprocess: " + e.what());
     }
+    if (decoded) *decoded = std::move(rgb);
 }
 
 namespace {
@@ -59,6 +61,7 @@ struct Item {
     std::string path;
     std::uint64_t position = 0;
     std::vector<float> input;
+    cv::Mat image;                 // with keep_image
     std::string error;
 };
 
@@ -112,7 +115,7 @@ public:
             item.position = position;
             try {
                 item.input.resize(input_size_);
-                load_input(path, spec_, item.input.data(), opt_.max_pixels);
+                load_input(path, spec_, item.input.data(), opt_.max_pixels, opt_.keep_image ? &item.image : nullptr);
             } catch (const std::exception& e) {
                 // Records carry the path separately: drop it from the message when the decoder put it first.
                 item.error = e.what();
@@ -228,6 +231,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 } else {
                     const float* row = logits.data() + static_cast<std::size_t>(g++) * K;
                     r.top_k = top_k(row, K, opt.top_k, spec.labels);
+                    r.image = std::move(item.image);
                     if (opt.keep_logits) r.logits.assign(row, row + K);
                 }
                 if (!stopped && !sink(std::move(r))) stopped = true;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include "model.hpp"
 
 namespace vit {
@@ -25,6 +27,7 @@ struct ClassifyResult {
     std::vector<Prediction> top_k;
     std::vector<float> logits;          // all classes, when requested
     std::string error;                  // non-empty when the input could not be classified
+    cv::Mat image;                      // the decoded RGB image at its original size, with PipelineOptions::keep_image
     bool ok() const { return error.empty(); }
 };
 
@@ -36,6 +39,7 @@ struct PipelineOptions {
     bool keep_logits = false;
     int window = 0;                     // max inputs decoded ahead of inference; 0 = 4 x batch_size
     std::int64_t max_pixels = 0;        // 0 = decoder default
+    bool keep_image = false;            // hand each decoded image back in its result (vit explain draws on it)
 };
 
 // Supplies input paths one at a time with their position in the full input order (before any sharding or
@@ -49,9 +53,13 @@ std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const
 
 // Decodes and preprocesses one input ("-" reads an encoded image from stdin) into `out` (model input size).
 // Throws InputError naming the input.
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels = 0);
+// `decoded` (if given) receives the decoded RGB image at its original size.
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels = 0,
+                cv::Mat* decoded = nullptr);
 
 // Runs the whole stream. Returns the number of inputs that yielded an error record.
+// The rows of each forward pass are the batch's decodable inputs in input order, and their results reach the sink
+// in that order before the next batch runs: an attention sink set on the model sees them the same way.
 // Memory stays bounded by the window however many inputs the source yields.
 // Batches are the inputs whose positions fall in the same block [k*batch_size, (k+1)*batch_size), never cut by
 // timing: the logits of an input depend only on its block (oneDNN's results vary in the last bits with the batch
