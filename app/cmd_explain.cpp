@@ -101,17 +101,9 @@ int run_explain(const ExplainCliOptions& o) {
     InputOptions in;
     in.recursive = o.recursive;
     if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
-    std::ifstream list_file;
-    if (!o.files_from.empty()) {
-        if (o.files_from == "-") {
-            in.list = &std::cin;
-        } else {
-            list_file.open(o.files_from, std::ios::binary);
-            if (!list_file) throw std::runtime_error(o.files_from + ": cannot open --files-from list");
-            in.list = &list_file;
-        }
-        in.list_delim = o.null_sep ? '\0' : '\n';
-    }
+    in.list = o.files_from;
+    in.list_delim = o.null_sep ? '\0' : '\n';
+    in.cancelled = [] { return g_interrupted != 0; };
     InputList inputs(o.inputs, in);
     inputs.warn = [](const std::string& m) { warn(m); };
 
@@ -132,19 +124,19 @@ int run_explain(const ExplainCliOptions& o) {
         names = std::make_unique<OverlayNames>(o.output_dir);
     }
 
-    std::vector<std::pair<std::string, std::uint64_t>> all;
+    // With no streamed list the inputs are enumerated up front, so the progress bar knows the total.
+    std::vector<SourceItem> all;
     std::int64_t total = -1;
-    if (!in.list) {
-        std::string p;
-        std::uint64_t position;
-        while (inputs.next(p, position)) all.emplace_back(p, position);
+    if (o.files_from.empty()) {
+        SourceItem item;
+        while (inputs.next(item)) all.push_back(item);
         total = static_cast<std::int64_t>(all.size());
     }
     std::size_t next = 0;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
+    InputSource source = [&](SourceItem& item) {
         if (g_interrupted) return false;
-        if (!in.list) return next < all.size() && (std::tie(path, position) = all[next++], true);
-        return inputs.next(path, position);
+        if (o.files_from.empty()) return next < all.size() && (item = all[next++], true);
+        return inputs.next(item);
     };
 
     std::unique_ptr<AtomicOutput> file;
@@ -155,6 +147,8 @@ int run_explain(const ExplainCliOptions& o) {
 
     PipelineOptions po;
     po.batch_size = o.batch_size;
+    po.stall_ms = inputs.list_may_stall() ? 250 : 0;
+    po.cancelled = [] { return g_interrupted != 0; };
     po.top_k = o.top_k;
     po.max_pixels = o.max_pixels;
     po.keep_image = true;

@@ -17,6 +17,9 @@ Writes, for each CASE (name -> method, fusion, discard ratio, head):
   tiny_rgb_p16.safetensors, tiny_gray_p8.safetensors: CASE [3, Np] f32, on the reference inputs of
       tests/fixtures/<model>/reference.safetensors
   deit_tiny.safetensors: CASE [4, 196] f32 for DEIT_IMAGES (preprocessed with PIL/torchvision as timm does)
+  hub_<case>.safetensors: CASE [2, Np] f32 for Hub-layout fixtures with prefix tokens (tests/fixtures/hub/<case>,
+      run by scripts/hub_reference.py on the "pixels" of <case>.reference.safetensors): timm_deit_distilled and
+      hf_deit_distilled ([class][distillation]), timm_reg_dinov2 and hf_dinov2_registers ([class][4 registers]).
   synthetic.safetensors: probs [L=3, B=2, H=2, T=12] f32 (random softmax rows) and CASE [2, 9] f32 for a token
       layout [class][distillation][1 register][3x3 patches] (Nx = 3): the prefix tokens are left out of the map.
 """
@@ -134,6 +137,41 @@ def deit(out, shared):
                                            for f in files)})
 
 
+HUB_CASES = ["timm_deit_distilled", "hf_deit_distilled", "timm_reg_dinov2", "hf_dinov2_registers"]
+
+
+def hub(out):
+    import hub_reference
+    store = []
+    plain = hub_reference.attention
+
+    def attention(q, k, v, heads):                  # hub_reference.attention, keeping the probabilities
+        B, T, D = q.shape
+        split = lambda t: t.reshape(B, T, heads, D // heads).transpose(1, 2)
+        a = (split(q) @ split(k).transpose(-2, -1)) / math.sqrt(D // heads)
+        store.append(a.softmax(-1).detach())
+        return plain(q, k, v, heads)
+
+    hub_reference.attention = attention
+    for case in HUB_CASES:
+        root = os.path.join(ROOT, "tests/fixtures/hub")
+        model = hub_reference.load_model_dir(os.path.join(root, case))
+        x = load_file(os.path.join(root, case + ".reference.safetensors"))["pixels"].to(F64)
+        store.clear()
+        with torch.no_grad():
+            model.forward(x)
+        T = store[0].shape[-1]
+        grid = int(round(math.sqrt(T)))
+        while grid * grid > T - 1:
+            grid -= 1
+        prefix = T - grid * grid
+        per_image = [[layer[b] for layer in store] for b in range(x.shape[0])]
+        save_file(maps_for(per_image, prefix), os.path.join(out, "hub_" + case + ".safetensors"),
+                  metadata={"prefix_tokens": str(prefix)})
+        print(f"{case}: T {T}, prefix tokens {prefix}")
+    hub_reference.attention = plain
+
+
 def synthetic(out):
     g = torch.Generator().manual_seed(1201)
     L, B, H, T, prefix = 3, 2, 2, 12, 3
@@ -148,12 +186,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.path.join(ROOT, "../shared"))
     ap.add_argument("--out", default=os.path.join(ROOT, "tests/fixtures/explain"))
+    ap.add_argument("--skip-deit", action="store_true", help="leave deit_tiny.safetensors as it is (slow)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for name in ("tiny_rgb_p16", "tiny_gray_p8"):
         tiny(args.out, name)
     synthetic(args.out)
-    deit(args.out, args.shared)
+    hub(args.out)
+    if not args.skip_deit:
+        deit(args.out, args.shared)
     print("wrote", args.out)
 
 

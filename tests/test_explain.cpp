@@ -129,6 +129,18 @@ TEST_CASE("explain: tiny random models against the float64 reference") {
     }
 }
 
+TEST_CASE("explain: Hub models with distillation and register tokens against the float64 reference") {
+    for (const char* name : {"timm_deit_distilled", "hf_deit_distilled", "timm_reg_dinov2", "hf_dinov2_registers"}) {
+        VitModel model(load_model_dir(fixtures() / "hub" / name));
+        SafetensorsFile ref(fixtures() / "hub" / (std::string(name) + ".reference.safetensors"));
+        SafetensorsFile maps(fixtures() / "explain" / ("hub_" + std::string(name) + ".safetensors"));
+        CHECK(std::to_string(model.config().num_prefix_tokens()) == maps.metadata().at("prefix_tokens"));
+        CHECK(model.config().num_prefix_tokens() > 1);
+        compare_model(model, tensor(ref, "pixels"), 2, fixtures() / "explain" / ("hub_" + std::string(name) + ".safetensors"),
+                      1e-4f);
+    }
+}
+
 TEST_CASE("explain: DeiT-tiny against the float64 reference") {
     const fs::path weights = shared() / "models/deit-tiny-imagenet/model.safetensors";
     REQUIRE_MESSAGE(fs::exists(weights), "DeiT-tiny weights not found at " << weights.string());

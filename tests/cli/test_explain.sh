@@ -69,6 +69,8 @@ check_eq "no class token -> exit 1" "$rc" 1
 check_eq "no class token message" "$err" "vit: error: --method rollout follows the class token's attention, but this model has no class token (global_pool avg): no map to show"
 err=$("$VIT" explain -m "$SRC/tests/fixtures/tiny_noqkvbias" --method attention "$work/a/cat.png" 2>&1 >/dev/null); rc=$?
 check_eq "attention needs one too" "$rc" 1
+err=$("$VIT" explain -m "$SRC/tests/fixtures/hub/timm_reg" "$work/a/cat.png" 2>&1 >/dev/null); rc=$?
+check_eq "timm registers model without a class token (reg4_gap) -> exit 1" "$rc:$err" "1:vit: error: --method rollout follows the class token's attention, but this model has no class token (global_pool avg): no map to show"
 err=$("$VIT" explain -m "$MODEL" --head 0 "$work/a/cat.png" 2>&1 >/dev/null); rc=$?
 check_eq "--head without --method attention -> exit 1" "$rc:$err" "1:vit: error: --head picks one head of the last layer: it needs --method attention"
 err=$("$VIT" explain -m "$MODEL" --method attention --head 9 "$work/a/cat.png" 2>&1 >/dev/null); rc=$?
