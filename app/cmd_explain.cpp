@@ -13,6 +13,8 @@
 #include <thread>
 #include <tuple>
 
+#include <nlohmann/json.hpp>
+
 #include "atomic_output.hpp"
 #include "commands.hpp"
 #include "common.hpp"
@@ -21,6 +23,7 @@
 #include "output.hpp"
 #include "overlay.hpp"
 #include "pipeline.hpp"
+#include "process.hpp"
 #include "progress.hpp"
 
 namespace vit::app {
@@ -53,13 +56,6 @@ struct ExplainCliOptions {
     bool progress_on = false, progress_off = false;
     std::int64_t max_pixels = 100'000'000;
 };
-
-volatile std::sig_atomic_t g_interrupted = 0;
-
-extern "C" void on_explain_signal(int sig) {
-    g_interrupted = 1;
-    std::signal(sig, SIG_DFL);   // a second signal ends the process at once
-}
 
 // DIR/<input stem>.png, one name per input in input order: a stem seen before gets -2, -3, ... (the first free one),
 // so the names depend only on the input list.
@@ -98,12 +94,17 @@ int run_explain(const ExplainCliOptions& o) {
     if (eo.discard_ratio > 0 && eo.method != ExplainMethod::Rollout)
         throw std::runtime_error("--discard-ratio applies to --method rollout only");
 
+    guard_standard_descriptors();
+    install_interrupt_handlers();
+    if (std::count(o.inputs.begin(), o.inputs.end(), "-") + (o.files_from == "-" ? 1 : 0) > 1)
+        throw std::runtime_error("standard input can be read once: '-' (an image) and --files-from - (a list) exclude "
+                                 "each other, and '-' may be given once");
     InputOptions in;
     in.recursive = o.recursive;
     if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
     in.list = o.files_from;
     in.list_delim = o.null_sep ? '\0' : '\n';
-    in.cancelled = [] { return g_interrupted != 0; };
+    in.cancelled = [] { return interrupted(); };
     InputList inputs(o.inputs, in);
     inputs.warn = [](const std::string& m) { warn(m); };
 
@@ -134,21 +135,21 @@ int run_explain(const ExplainCliOptions& o) {
     }
     std::size_t next = 0;
     InputSource source = [&](SourceItem& item) {
-        if (g_interrupted) return false;
+        if (interrupted()) return false;
         if (o.files_from.empty()) return next < all.size() && (item = all[next++], true);
         return inputs.next(item);
     };
 
     std::unique_ptr<AtomicOutput> file;
-    if (!o.output.empty()) file = std::make_unique<AtomicOutput>(o.output);
-    std::ostream& out = file ? file->stream() : std::cout;
+    if (!o.output.empty()) file = std::make_unique<AtomicOutput>(o.output, false);
+    OutputSink out(file ? file->fd() : STDOUT_FILENO, file ? o.output : "stdout");
     auto writer = make_writer(o.format, out, o.top_k, false);
     Progress progress(o.progress_on ? "on" : o.progress_off ? "off" : "auto", total);
 
     PipelineOptions po;
     po.batch_size = o.batch_size;
     po.stall_ms = inputs.list_may_stall() ? 250 : 0;
-    po.cancelled = [] { return g_interrupted != 0; };
+    po.cancelled = [] { return interrupted(); };
     po.top_k = o.top_k;
     po.max_pixels = o.max_pixels;
     po.keep_image = true;
@@ -158,10 +159,14 @@ int run_explain(const ExplainCliOptions& o) {
 
     OverlayStyle style;
     style.alpha = o.alpha;
-    std::signal(SIGINT, on_explain_signal);
-    std::signal(SIGTERM, on_explain_signal);
     std::int64_t n = 0, failed = 0;
+    auto close_off = [&] {
+        writer->end();
+        progress.finish();
+        if (file) file->commit();
+    };
     writer->begin();
+    try {
     classify_stream(*model, source, [&](ClassifyResult&& r) {
         RecordExtras x;
         const fs::path png = names ? names->claim(r.path) : fs::path();
@@ -180,10 +185,10 @@ int run_explain(const ExplainCliOptions& o) {
                 }
             }
             if (r.ok()) {
-                x.fields["method"] = to_string(eo.method);
-                x.fields["grid"] = {grid, grid};
-                x.fields["map"] = rounded(map);
-                x.fields["overlay"] = names ? nlohmann::json(png.string()) : nlohmann::json(nullptr);
+                x.json.emplace_back("method", json_string(to_string(eo.method)));
+                x.json.emplace_back("grid", "[" + std::to_string(grid) + "," + std::to_string(grid) + "]");
+                x.json.emplace_back("map", rounded(map).dump());
+                x.json.emplace_back("overlay", names ? json_string(png.string()) : "null");
                 if (names) x.text.emplace_back("overlay", png.string());
             }
         }
@@ -194,17 +199,26 @@ int run_explain(const ExplainCliOptions& o) {
         if (!r.ok()) {
             ++failed;
             if (o.fail_fast) {
-                warn("stopping at the first bad input (--fail-fast): " + r.path + ": " + r.error);
+                warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " + text_field(r.error));
                 return false;
             }
         }
         progress.tick(n, failed);
         return true;
     }, po);
-    writer->end();
-    progress.finish();
-    if (file) file->commit();
-    if (g_interrupted) {
+    } catch (...) {
+        // What is finished is kept: the records are closed off and --output committed (not when writing failed).
+        if (!out.failed()) {
+            try {
+                close_off();
+            } catch (const std::exception& e) {
+                warn(std::string("could not keep the finished records: ") + e.what());
+            }
+        }
+        throw;
+    }
+    close_off();
+    if (interrupted()) {
         warn("interrupted: " + std::to_string(n) + " inputs written");
         return kFatal;
     }
