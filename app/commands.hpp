@@ -14,6 +14,7 @@ void setup_bench(CLI::App& app, std::function<int()>& run);
 void setup_eval(CLI::App& app, std::function<int()>& run);
 void setup_pull(CLI::App& app, std::function<int()>& run);
 void setup_list(CLI::App& app, std::function<int()>& run);
+void setup_explain(CLI::App& app, std::function<int()>& run);
 void setup_embed(CLI::App& app, std::function<int()>& run);
 void setup_fit(CLI::App& app, std::function<int()>& run);
 // Hidden: __generate man|bash|zsh (from the whole CLI definition, so call it last) and __models.

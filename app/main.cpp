@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     vit::app::setup_eval(app, run);
     vit::app::setup_pull(app, run);
     vit::app::setup_list(app, run);
+    vit::app::setup_explain(app, run);
     vit::app::setup_embed(app, run);
     vit::app::setup_fit(app, run);
     vit::app::setup_generate(app, run, VIT_VERSION);

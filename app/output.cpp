@@ -78,7 +78,7 @@ std::string fmt_prob(float p) {
 
 std::string json_number(double v) { return nlohmann::json(v).dump(); }   // NaN -> null
 
-std::string json_record(const ClassifyResult& r, bool logits) {
+std::string json_record(const ClassifyResult& r, bool logits, const RecordExtras& extras) {
     std::string o = "{\"path\":" + json_string(r.path);
     if (!r.ok()) return o + ",\"error\":" + json_string(r.error) + "}";
     o += ",\"top_k\":[";
@@ -90,14 +90,16 @@ std::string json_record(const ClassifyResult& r, bool logits) {
     o += "]";
     if (!r.warning.empty()) o += ",\"warning\":" + json_string(r.warning);
     if (logits) o += ",\"logits\":" + nlohmann::json(r.logits).dump();
+    for (const auto& [key, value] : extras.json) o += "," + json_string(key) + ":" + value;
     return o + "}";
 }
 
 class JsonlWriter : public ResultWriter {
 public:
     JsonlWriter(OutputSink& out, bool logits) : out_(out), logits_(logits) {}
-    void write(const ClassifyResult& r) override {
-        out_.write(json_record(r, logits_));
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
+        out_.write(json_record(r, logits_, x));
         out_.write("\n");
         out_.flush();
     }
@@ -115,9 +117,10 @@ public:
         out_.write("[");
         out_.flush();
     }
-    void write(const ClassifyResult& r) override {
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
         out_.write(first_ ? "\n  " : ",\n  ");
-        out_.write(json_record(r, logits_));
+        out_.write(json_record(r, logits_, x));
         out_.flush();
         first_ = false;
     }
@@ -135,7 +138,8 @@ private:
 class TextWriter : public ResultWriter {
 public:
     explicit TextWriter(OutputSink& out) : out_(out) {}
-    void write(const ClassifyResult& r) override {
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras& x) override {
         if (!r.ok()) {
             out_.write(text_field(r.path) + ": error: " + text_field(r.error) + "\n");
         } else {
@@ -143,6 +147,7 @@ public:
             for (const auto& p : r.top_k)
                 out_.write("  " + fmt_prob(p.prob) + "  " + text_field(p.label) + " (" + std::to_string(p.index) + ")\n");
             if (!r.warning.empty()) out_.write("  warning: " + text_field(r.warning) + "\n");
+            for (const auto& [key, value] : x.text) out_.write("  " + key + ": " + text_field(value) + "\n");
         }
         out_.flush();
     }
@@ -167,7 +172,8 @@ public:
         if (logits_) h.push_back("logits");
         row(h);
     }
-    void write(const ClassifyResult& r) override {
+    using ResultWriter::write;
+    void write(const ClassifyResult& r, const RecordExtras&) override {
         std::vector<std::string> f = {r.path, r.error};
         for (int i = 0; i < k_; ++i) {
             if (i < static_cast<int>(r.top_k.size())) {

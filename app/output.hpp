@@ -11,6 +11,8 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "pipeline.hpp"
 
@@ -32,11 +34,20 @@ private:
     bool failed_ = false;
 };
 
+// What a subcommand adds to a classified input's record (vit explain: method, grid, map, overlay): JSON members
+// (json/jsonl; the value already JSON text, strings through json_string) and text lines after the classes
+// ("  key: value", the value through text_field). csv/tsv leave them out.
+struct RecordExtras {
+    std::vector<std::pair<std::string, std::string>> json;
+    std::vector<std::pair<std::string, std::string>> text;
+};
+
 class ResultWriter {
 public:
     virtual ~ResultWriter() = default;
     virtual void begin() {}
-    virtual void write(const ClassifyResult& r) = 0;   // writes and flushes one record
+    void write(const ClassifyResult& r) { write(r, RecordExtras{}); }   // writes and flushes one record
+    virtual void write(const ClassifyResult& r, const RecordExtras& extras) = 0;
     virtual void end() {}
 };
 

@@ -91,7 +91,8 @@ std::uint64_t batch_last_position(std::uint64_t position, int batch_size, std::i
     return block * a + std::min((off / b + 1) * b, a) - 1;
 }
 
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels) {
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels,
+                cv::Mat* decoded) {
     const std::size_t limit = max_pixels > 0 ? static_cast<std::size_t>(max_pixels) : kDefaultMaxPixels;
     cv::Mat rgb;
     rgb = path == "-" ? decode_image_stdin(limit) : decode_image_file(path, limit);
@@ -100,6 +101,7 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
     } catch (const std::exception& e) {
         throw InputError(path + ": cannot preprocess: " + e.what());
     }
+    if (decoded) *decoded = std::move(rgb);
 }
 
 namespace {
@@ -110,6 +112,7 @@ struct Item {
     std::string path;
     std::uint64_t position = 0;
     std::vector<float> input;
+    cv::Mat image;                 // with keep_image
     std::string error;
 };
 
@@ -247,7 +250,7 @@ private:
             if (item.error.empty()) {
                 try {
                     item.input.resize(static_cast<std::size_t>(input_size_));
-                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels);
+                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels, opt_.keep_image ? &item.image : nullptr);
                 } catch (const std::bad_alloc&) {
                     item.error = "out of memory while decoding";
                 } catch (const std::exception& e) {
@@ -255,7 +258,7 @@ private:
                     item.error = e.what();
                     if (item.error.rfind(item.path + ": ", 0) == 0) item.error.erase(0, item.path.size() + 2);
                 }
-                if (!item.error.empty()) item.input = {};
+                if (!item.error.empty()) item.input = {}, item.image.release();
             }
             std::lock_guard<std::mutex> lk(m_);
             ready_.emplace(seq, std::move(item));
@@ -407,6 +410,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
             } else {
                 const float* row = logits.data() + static_cast<std::size_t>(g++) * static_cast<std::size_t>(K);
                 if (opt.rank) r.top_k = top_k(row, K, opt.top_k, spec.labels, &r.warning);
+                r.image = std::move(item.image);
                 if (opt.keep_logits || !opt.rank) r.logits.assign(row, row + K);
             }
             if (!stopped && !sink(std::move(r))) stopped = true;

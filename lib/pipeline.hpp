@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include "inputs.hpp"
 #include "model.hpp"
 
@@ -26,6 +28,7 @@ struct ClassifyResult {
     std::vector<Prediction> top_k;
     std::vector<float> logits;          // all classes, when requested; the output row when rank is false
     std::string error;                  // non-empty when the input could not be classified
+    cv::Mat image;                      // the decoded RGB image at its original size, with PipelineOptions::keep_image
     std::string warning;                // something odd about a classified input (NaN logits)
     bool ok() const { return error.empty(); }
 };
@@ -41,6 +44,7 @@ struct PipelineOptions {
     bool keep_logits = false;
     int window = 0;                     // max inputs decoded ahead of inference; 0 = 4 x batch_size
     std::int64_t max_pixels = 0;        // 0 = decoder default
+    bool keep_image = false;            // hand each decoded image back in its result (vit explain draws on it)
     // > 0: when the source has been waiting this many milliseconds for its next input and every input claimed so
     // far is decoded, the inputs of the unfinished batch run at once as a partial batch (a slow pipe stays live).
     // A partial batch has another shape than the full one, so its logits may differ in the last bits (~1e-6) from
@@ -77,9 +81,13 @@ std::uint64_t batch_last_position(std::uint64_t position, int batch_size, std::i
 
 // Decodes and preprocesses one input ("-" reads an encoded image from stdin) into `out` (model input size).
 // Throws InputError naming the input.
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels = 0);
+// `decoded` (if given) receives the decoded RGB image at its original size.
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels = 0,
+                cv::Mat* decoded = nullptr);
 
 // Runs the whole stream. Returns the number of inputs that yielded an error record.
+// The rows of each forward pass are the batch's decodable inputs in input order, and their results reach the sink
+// in that order before the next batch runs: an attention sink set on the model sees them the same way.
 // Memory stays bounded by the window however many inputs the source yields.
 // A batch is the inputs of one batch_index() cell; it runs as soon as its last position has arrived (or the
 // source has ended, or moved on to a later batch, or stalled: PipelineOptions::stall_ms). Cells never depend on

@@ -43,6 +43,15 @@ cv::Size resize_output_size(int w, int h, int size) {
     return w_short ? cv::Size(size, new_long) : cv::Size(new_long, size);
 }
 
+CropGeometry crop_geometry(int w, int h, const PreprocessConfig& pp) {
+    CropGeometry g;
+    g.resized = pp.resize_mode == ResizeMode::Exact ? cv::Size(pp.resize, pp.resize) : resize_output_size(w, h, pp.resize);
+    g.crop = pp.crop;
+    g.left = crop_offset(g.resized.width, pp.crop, pp.crop_rounding);
+    g.top = crop_offset(g.resized.height, pp.crop, pp.crop_rounding);
+    return g;
+}
+
 void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, float* out) {
     if (in_chans != 1 && in_chans != 3)
         throw std::invalid_argument("preprocess: in_chans must be 1 or 3, got " +
@@ -63,11 +72,9 @@ void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, fl
         if (s == 0.0f) throw std::invalid_argument("preprocess: std must be non-zero");
 
     const cv::Mat img = in_chans == 1 ? to_gray(rgb) : rgb;
-    const cv::Size resized = pp.resize_mode == ResizeMode::Exact ? cv::Size(pp.resize, pp.resize)
-                                                                 : resize_output_size(img.cols, img.rows, pp.resize);
-    const int S = pp.crop;
-    const int left = crop_offset(resized.width, S, pp.crop_rounding);
-    const int top = crop_offset(resized.height, S, pp.crop_rounding);
+    const CropGeometry geo = crop_geometry(img.cols, img.rows, pp);
+    const cv::Size resized = geo.resized;
+    const int S = pp.crop, left = geo.left, top = geo.top;
 
     // The part of the resized image that the crop window covers; the rest of the window is padding.
     const int x0 = std::max(left, 0), x1 = std::min(left + S, resized.width);
