@@ -15,6 +15,7 @@ namespace vit {
 namespace {
 
 using DecodeFn = void (*)(const std::vector<unsigned char>*, int, cv::Mat*);
+using EncodeFn = bool (*)(const std::string*, const cv::Mat*, std::vector<unsigned char>*, const std::vector<int>*);
 
 constexpr const char* kModule = "libvit_codecs.so";
 
@@ -38,6 +39,12 @@ public:
         std::call_once(once_, [this] { open(); });
         if (!fn_) throw std::runtime_error(error_);
         return fn_;
+    }
+
+    EncodeFn encode() {
+        std::call_once(once_, [this] { open(); });
+        if (!enc_) throw std::runtime_error(error_.empty() ? "the image module has no encoder" : error_);
+        return enc_;
     }
 
     void preload() {
@@ -68,6 +75,8 @@ private:
             }
             fn_ = reinterpret_cast<DecodeFn>(::dlsym(h, "vit_codecs_imdecode"));
             if (!fn_) error_ = path + ": no symbol vit_codecs_imdecode (a mismatched libvit_codecs.so?)";
+            enc_ = reinterpret_cast<EncodeFn>(::dlsym(h, "vit_codecs_imencode"));
+            if (!enc_ && error_.empty()) error_ = path + ": no symbol vit_codecs_imencode (a mismatched libvit_codecs.so?)";
             return;
         }
         error_ = std::string("the image decoding module ") + kModule + " is not installed (looked for " + tried + ")";
@@ -77,6 +86,7 @@ private:
     std::mutex mu_;
     std::thread preloader_;
     DecodeFn fn_ = nullptr;
+    EncodeFn enc_ = nullptr;
     std::string error_;
 };
 
@@ -86,6 +96,11 @@ cv::Mat imdecode(const std::vector<unsigned char>& bytes, int flags) {
     cv::Mat out;
     Codecs::get().decode()(&bytes, flags, &out);
     return out;
+}
+
+bool imencode(const std::string& ext, const cv::Mat& img, std::vector<unsigned char>& out,
+              const std::vector<int>& params) {
+    return Codecs::get().encode()(&ext, &img, &out, &params);
 }
 
 void preload_image_codecs() { Codecs::get().preload(); }

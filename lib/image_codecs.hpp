@@ -4,6 +4,7 @@
 // image is decoded, or earlier in the background with preload_image_codecs().
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -13,6 +14,10 @@ namespace vit {
 // cv::imdecode(bytes, flags) run by the module; OpenCV's exceptions pass through unchanged. Throws
 // std::runtime_error naming the places looked in when the module cannot be found or opened.
 cv::Mat imdecode(const std::vector<unsigned char>& bytes, int flags);
+
+// cv::imencode(ext, img, out, params) run by the module (vit explain's PNG overlays).
+bool imencode(const std::string& ext, const cv::Mat& img, std::vector<unsigned char>& out,
+              const std::vector<int>& params = {});
 
 // Starts opening the module on a background thread and returns at once (a no-op after the first call); the
 // first imdecode() waits for it. Call it where images will be decoded soon, e.g. before loading a model.
