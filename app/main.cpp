@@ -1,7 +1,4 @@
 // vit: classify images with Vision Transformers on the CPU. Entry point: subcommand dispatch and exit codes.
-#include <unistd.h>
-
-#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +6,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "errors.hpp"
+#include "image_codecs.hpp"
 #include "ops.hpp"
 #include "runtime_info.hpp"
 #include "vit_build_info.hpp"
@@ -22,22 +20,9 @@ std::string version_text() {
            "OpenCV " + vit::opencv_version();
 }
 
-// OpenMP threads that finish a parallel region spin for a long time (libgomp: 300,000 iterations) before
-// sleeping. On a shared machine a spinning thread takes the core from the one its team is waiting for, and a
-// 2-thread ViT-S/16 pass went from ~180 ms to ~1300-1900 ms under load; a short spin keeps the quick hand-off
-// on an idle machine and yields under load. libgomp reads its settings when it is loaded, before main, so the
-// process re-executes itself once with the setting in its environment. A user's own OMP_WAIT_POLICY or
-// GOMP_SPINCOUNT is left alone.
-void tune_openmp_waiting(char** argv) {
-    if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-    ::setenv("GOMP_SPINCOUNT", "10000", 1);
-    ::execv("/proc/self/exe", argv);   // returns only on failure: then run with the defaults
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    tune_openmp_waiting(argv);
     CLI::App app{"vit: Vision Transformer image classification on the CPU"};
     app.require_subcommand(1);
     app.set_version_flag("--version", version_text,
@@ -58,6 +43,8 @@ int main(int argc, char** argv) {
         const int rc = app.exit(e);
         return rc == 0 ? 0 : vit::app::kFatal;
     }
+    // The subcommands that decode images open OpenCV's decoders while the model loads.
+    if (app.got_subcommand("classify") || app.got_subcommand("eval")) vit::preload_image_codecs();
     try {
         return run();
     } catch (const vit::ModelError& e) {

@@ -18,11 +18,12 @@
 #include <system_error>
 
 #include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>   // the IMREAD_* flags only: decoding goes through image_codecs.hpp
 #include <opencv2/imgproc.hpp>
 
 #include "errors.hpp"
 #include "gif.hpp"
+#include "image_codecs.hpp"
 
 namespace vit {
 namespace {
@@ -755,7 +756,7 @@ std::string pixel_limit_message(uint64_t w, uint64_t h, size_t max_pixels) {
 
 cv::Mat imdecode_checked(const Bytes& bytes, int flags, const std::string& name, Format format) {
     try {
-        return cv::imdecode(bytes, flags);
+        return vit::imdecode(bytes, flags);   // image_codecs.hpp: OpenCV loaded on first use
     } catch (const cv::Exception& e) {
         fail(name, std::string(format_name(format)) + " decoder failed: " + e.err);
     }

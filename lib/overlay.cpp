@@ -12,9 +12,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "image_codecs.hpp"
 #include "preprocess.hpp"
 
 namespace vit {
@@ -97,7 +97,7 @@ cv::Mat side_by_side(const cv::Mat& rgb, const cv::Mat& overlay, const std::stri
 
 bool write_png_atomic(const cv::Mat& image, const std::filesystem::path& path, bool replace) {
     std::vector<uchar> png;
-    if (!cv::imencode(".png", image, png)) throw std::runtime_error(path.string() + ": cannot encode the PNG");
+    if (!imencode(".png", image, png)) throw std::runtime_error(path.string() + ": cannot encode the PNG");
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     std::string tmp = (dir / ("." + path.filename().string() + ".vit-tmp-XXXXXX")).string();
     const int fd = ::mkstemp(tmp.data());
