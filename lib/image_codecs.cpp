@@ -15,7 +15,7 @@ namespace vit {
 namespace {
 
 using DecodeFn = void (*)(const std::vector<unsigned char>*, int, cv::Mat*);
-using EncodeFn = bool (*)(const std::string*, const cv::Mat*, std::vector<unsigned char>*, const std::vector<int>*);
+using EncodeFn = bool (*)(const char*, const cv::Mat*, std::vector<unsigned char>*);
 
 constexpr const char* kModule = "libvit_codecs.so";
 
@@ -43,8 +43,9 @@ public:
 
     EncodeFn encode() {
         std::call_once(once_, [this] { open(); });
-        if (!enc_) throw std::runtime_error(error_.empty() ? "the image module has no encoder" : error_);
-        return enc_;
+        if (!fn_) throw std::runtime_error(error_);
+        if (!encode_fn_) throw std::runtime_error("the image decoding module has no vit_codecs_imencode (a mismatched libvit_codecs.so?)");
+        return encode_fn_;
     }
 
     void preload() {
@@ -75,8 +76,7 @@ private:
             }
             fn_ = reinterpret_cast<DecodeFn>(::dlsym(h, "vit_codecs_imdecode"));
             if (!fn_) error_ = path + ": no symbol vit_codecs_imdecode (a mismatched libvit_codecs.so?)";
-            enc_ = reinterpret_cast<EncodeFn>(::dlsym(h, "vit_codecs_imencode"));
-            if (!enc_ && error_.empty()) error_ = path + ": no symbol vit_codecs_imencode (a mismatched libvit_codecs.so?)";
+            encode_fn_ = reinterpret_cast<EncodeFn>(::dlsym(h, "vit_codecs_imencode"));
             return;
         }
         error_ = std::string("the image decoding module ") + kModule + " is not installed (looked for " + tried + ")";
@@ -86,7 +86,7 @@ private:
     std::mutex mu_;
     std::thread preloader_;
     DecodeFn fn_ = nullptr;
-    EncodeFn enc_ = nullptr;
+    EncodeFn encode_fn_ = nullptr;
     std::string error_;
 };
 
@@ -98,9 +98,8 @@ cv::Mat imdecode(const std::vector<unsigned char>& bytes, int flags) {
     return out;
 }
 
-bool imencode(const std::string& ext, const cv::Mat& img, std::vector<unsigned char>& out,
-              const std::vector<int>& params) {
-    return Codecs::get().encode()(&ext, &img, &out, &params);
+bool imencode(const char* ext, const cv::Mat& image, std::vector<unsigned char>& out) {
+    return Codecs::get().encode()(ext, &image, &out);
 }
 
 void preload_image_codecs() { Codecs::get().preload(); }

@@ -4,7 +4,6 @@
 // image is decoded, or earlier in the background with preload_image_codecs().
 #pragma once
 
-#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -15,9 +14,9 @@ namespace vit {
 // std::runtime_error naming the places looked in when the module cannot be found or opened.
 cv::Mat imdecode(const std::vector<unsigned char>& bytes, int flags);
 
-// cv::imencode(ext, img, out, params) run by the module (vit explain's PNG overlays).
-bool imencode(const std::string& ext, const cv::Mat& img, std::vector<unsigned char>& out,
-              const std::vector<int>& params = {});
+// cv::imencode(ext, image, out) run by the module (vit explain's PNG overlays); false when OpenCV cannot encode
+// the image. Throws as imdecode when the module is missing.
+bool imencode(const char* ext, const cv::Mat& image, std::vector<unsigned char>& out);
 
 // Starts opening the module on a background thread and returns at once (a no-op after the first call); the
 // first imdecode() waits for it. Call it where images will be decoded soon, e.g. before loading a model.

@@ -1,6 +1,5 @@
-// libvit_codecs.so: the calls into libopencv_imgcodecs (decode; encode for vit explain's overlays), in a module of its own so that the executable does
+// libvit_codecs.so: the one call into libopencv_imgcodecs, in a module of its own so that the executable does
 // not load imgcodecs' ~140 shared libraries at start-up (image_codecs.hpp opens it on first use).
-#include <string>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
@@ -11,8 +10,8 @@ extern "C" __attribute__((visibility("default"))) void vit_codecs_imdecode(const
     *out = cv::imdecode(*bytes, flags);
 }
 
-extern "C" __attribute__((visibility("default"))) bool vit_codecs_imencode(const std::string* ext, const cv::Mat* img,
-                                                                          std::vector<unsigned char>* out,
-                                                                          const std::vector<int>* params) {
-    return cv::imencode(*ext, *img, *out, *params);
+// cv::imencode(ext, image, out); false when OpenCV cannot encode it.
+extern "C" __attribute__((visibility("default"))) bool vit_codecs_imencode(const char* ext, const cv::Mat* image,
+                                                                          std::vector<unsigned char>* out) {
+    return cv::imencode(ext, *image, *out);
 }

@@ -1,7 +1,6 @@
 // Overlay rendering and atomic PNG output (see overlay.hpp). Legend: G grid cells per side, S crop side,
 // w x h original image, rw x rh resized image.
 #include "overlay.hpp"
-#include "image_codecs.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,8 +13,8 @@
 #include <stdexcept>
 
 #include <opencv2/imgproc.hpp>
-#include <opencv2/imgproc.hpp>
 
+#include "image_codecs.hpp"
 #include "preprocess.hpp"
 
 namespace vit {
