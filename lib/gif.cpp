@@ -10,12 +10,14 @@
 #include <optional>
 #include <stdexcept>
 
+#include "byte_reader.hpp"
+
 namespace vit {
 namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-std::uint32_t le16(const unsigned char* p) { return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8); }
+using bytes::le16;
 
 struct Frame {
     std::size_t x = 0, y = 0, width = 0, height = 0;
