@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     std::vector<unsigned char> png;
     cv::imencode(".png", photo, png);
     measure("decode a 500x375 PNG (noise, in memory)", reps, [&] { vit::decode_image_bytes(png, "noise.png"); });
-    for (const char* file : {"samples/bag.png", "tests/fixtures/preprocess/conv_iccp_srgb.png",
+    for (const char* file : {"samples/chelsea.png", "samples/fashion/bag.png", "tests/fixtures/preprocess/conv_iccp_srgb.png",
                              "tests/fixtures/preprocess/src_photo_64x48.jpg"}) {
         const std::string what = std::string("decode ") + file;
         measure(what.c_str(), reps, [&] { vit::decode_image_file(src + "/" + file); });
