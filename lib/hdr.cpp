@@ -29,14 +29,14 @@ void rgbe_to_bgr(const unsigned char* rgbe, float* bgr) {
 
 HdrHeader probe_hdr(const Bytes& d) {
     HdrHeader info;
-    auto line_at = [&](std::size_t pos, std::string& out) -> std::size_t {   // offset after the line, 0 at the end
+    auto line_at = [&](std::size_t pos, std::string& out) -> std::size_t {  // offset after the line, 0 at the end
         const auto nl = std::find(d.begin() + pos, d.end(), '\n');
         if (nl == d.end()) return 0;
         out.assign(d.begin() + pos, nl);
         return static_cast<std::size_t>(nl - d.begin()) + 1;
     };
     std::string line;
-    std::size_t pos = line_at(0, line), next = 0;   // after the "#?RADIANCE" line
+    std::size_t pos = line_at(0, line), next = 0;  // after the "#?RADIANCE" line
     bool format_ok = false;
     while (pos && (next = line_at(pos, line)) && !line.empty()) {
         format_ok = format_ok || line == "FORMAT=32-bit_rle_rgbe";
@@ -46,7 +46,7 @@ HdrHeader probe_hdr(const Bytes& d) {
         info.truncated = true;
         return info;
     }
-    pos = next;   // after the empty line
+    pos = next;  // after the empty line
     if (!format_ok) {
         info.problem = "unsupported Radiance HDR data (no FORMAT=32-bit_rle_rgbe line)";
         return info;
@@ -91,14 +91,15 @@ cv::Mat decode_hdr(const Bytes& d) {
         return img;
     }
     const auto w = static_cast<std::size_t>(W);
-    std::vector<unsigned char> line(4 * w);   // [4, W]: r, g, b, e planes
+    std::vector<unsigned char> line(4 * w);  // [4, W]: r, g, b, e planes
     for (int y = 0; y < H; ++y) {
         if (d.size() - pos < 4) truncated();
         if (d[pos] != 2 || d[pos + 1] != 2 || (d[pos + 2] & 0x80)) {
             flat();
             return img;
         }
-        if (((d[pos + 2] << 8) | d[pos + 3]) != W) throw std::runtime_error("corrupt Radiance HDR data (wrong scanline width)");
+        if (((d[pos + 2] << 8) | d[pos + 3]) != W)
+            throw std::runtime_error("corrupt Radiance HDR data (wrong scanline width)");
         pos += 4;
         for (std::size_t c = 0; c < 4; ++c) {
             unsigned char* p = &line[c * w];
@@ -108,7 +109,8 @@ cv::Mat decode_hdr(const Bytes& d) {
                 const int code = d[pos];
                 const bool run = code > 128;
                 const int count = run ? code - 128 : code;
-                if (count == 0 || count > end - p) throw std::runtime_error("corrupt Radiance HDR data (bad run length)");
+                if (count == 0 || count > end - p)
+                    throw std::runtime_error("corrupt Radiance HDR data (bad run length)");
                 if (run) {
                     std::fill(p, p + count, d[pos + 1]);
                     pos += 2;

@@ -15,11 +15,11 @@ namespace vit {
 // What an HDR file's text header says: a "#?..." line, variable lines up to an empty line (one must be
 // FORMAT=32-bit_rle_rgbe), then the resolution line "-Y H +X W" (the only orientation OpenCV reads).
 struct HdrHeader {
-    bool has_size = false;                 // the resolution line was read
+    bool has_size = false;  // the resolution line was read
     std::uint64_t width = 0, height = 0;
-    std::size_t data = 0;                  // offset of the pixel data
-    bool truncated = false;                // the data ends inside the header
-    std::string problem;                   // empty when the header is sound
+    std::size_t data = 0;    // offset of the pixel data
+    bool truncated = false;  // the data ends inside the header
+    std::string problem;     // empty when the header is sound
 };
 
 HdrHeader probe_hdr(const std::vector<unsigned char>& data);

@@ -24,14 +24,14 @@
 namespace vit {
 namespace {
 
-using image::Bytes;
-using image::fail;
-using image::Format;
-using image::format_name;
 using bytes::be16;
 using bytes::be32;
 using bytes::le16;
 using bytes::le32;
+using image::Bytes;
+using image::fail;
+using image::Format;
+using image::format_name;
 
 // OpenCV logs warnings and errors (OpenJPEG's "[ERROR:0@0.1] ... OpenJPEG2000: ...") for undecodable
 // inputs; each of those reaches the caller as an InputError anyway, so its logging is turned off unless
@@ -59,17 +59,19 @@ Bytes png_without_unused_chunks(const Bytes& d) {
         const std::size_t end = pos + 12 + be32(&d[pos]);
         if (end > d.size()) break;
         const unsigned char* type = &d[pos + 4];
-        const bool ancillary = (type[0] & 0x20) != 0;   // lower-case first letter
+        const bool ancillary = (type[0] & 0x20) != 0;  // lower-case first letter
         if (ancillary && std::memcmp(type, "tRNS", 4) != 0 && std::memcmp(type, "eXIf", 4) != 0) {
             if (!dropped) out.assign(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(pos));
             dropped = true;
         } else if (dropped) {
-            out.insert(out.end(), d.begin() + static_cast<std::ptrdiff_t>(pos), d.begin() + static_cast<std::ptrdiff_t>(end));
+            out.insert(out.end(), d.begin() + static_cast<std::ptrdiff_t>(pos),
+                       d.begin() + static_cast<std::ptrdiff_t>(end));
         }
         pos = end;
         if (std::memcmp(type, "IEND", 4) == 0) break;
     }
-    if (dropped) out.insert(out.end(), d.begin() + static_cast<std::ptrdiff_t>(pos), d.end());   // what follows, as it was
+    if (dropped)
+        out.insert(out.end(), d.begin() + static_cast<std::ptrdiff_t>(pos), d.end());  // what follows, as it was
     return out;
 }
 
@@ -111,9 +113,18 @@ void apply_orientation(cv::Mat& img, int orientation) {
         case 3: cv::flip(img, img, -1); break;
         case 4: cv::flip(img, img, 0); break;
         case 5: cv::transpose(img, img); break;
-        case 6: cv::transpose(img, img); cv::flip(img, img, 1); break;
-        case 7: cv::flip(img, img, -1); cv::transpose(img, img); break;
-        case 8: cv::transpose(img, img); cv::flip(img, img, 0); break;
+        case 6:
+            cv::transpose(img, img);
+            cv::flip(img, img, 1);
+            break;
+        case 7:
+            cv::flip(img, img, -1);
+            cv::transpose(img, img);
+            break;
+        case 8:
+            cv::transpose(img, img);
+            cv::flip(img, img, 0);
+            break;
         default: break;
     }
 }
@@ -122,8 +133,8 @@ void apply_orientation(cv::Mat& img, int orientation) {
 constexpr uint64_t kOpenCvMaxSide = 1u << 20;
 
 std::string pixel_limit_message(uint64_t w, uint64_t h, size_t max_pixels) {
-    return "image is " + std::to_string(w) + "x" + std::to_string(h) + " = " +
-           std::to_string(w * h) + " pixels, over the limit of " + std::to_string(max_pixels);
+    return "image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+           " pixels, over the limit of " + std::to_string(max_pixels);
 }
 
 cv::Mat imdecode_checked(const Bytes& bytes, int flags, const std::string& name, Format format) {
@@ -153,8 +164,8 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
         // OpenCV refuses these itself, but only after copying the data of some formats (HDR, EXR) to a
         // temporary file that it then leaves behind.
         if (w == 0 || h == 0 || w > kOpenCvMaxSide || h > kOpenCvMaxSide)
-            fail(name, "image is " + std::to_string(w) + "x" + std::to_string(h) +
-                           ", outside OpenCV's limits (1 to " + std::to_string(kOpenCvMaxSide) + " pixels per side)");
+            fail(name, "image is " + std::to_string(w) + "x" + std::to_string(h) + ", outside OpenCV's limits (1 to " +
+                           std::to_string(kOpenCvMaxSide) + " pixels per side)");
     }
     if (!header.problem.empty()) fail(name, header.problem);
     if (header.truncated)
@@ -199,8 +210,7 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
             const uint16_t* in = img.ptr<uint16_t>(y);
             uint8_t* out = img8.ptr<uint8_t>(y);
             const int n = img.cols * img.channels();
-            for (int i = 0; i < n; ++i)
-                out[i] = static_cast<uint8_t>(gray ? (in[i] > 255 ? 255 : in[i]) : in[i] >> 8);
+            for (int i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(gray ? (in[i] > 255 ? 255 : in[i]) : in[i] >> 8);
         }
         img = img8;
     }
@@ -210,8 +220,7 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
         case 1: cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB); break;
         case 3: cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB); break;
         case 4: cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB); break;
-        default:
-            fail(name, "unsupported channel count " + std::to_string(img.channels()));
+        default: fail(name, "unsupported channel count " + std::to_string(img.channels()));
     }
     if (format == Format::WebP) apply_orientation(rgb, webp_orientation(bytes));
     return rgb;
@@ -230,8 +239,7 @@ cv::Mat decode_image_stdin(std::size_t max_pixels) {
 cv::Mat to_gray(const cv::Mat& rgb) {
     if (rgb.type() == CV_8UC1) return rgb.clone();
     if (rgb.type() != CV_8UC3)
-        throw std::invalid_argument("to_gray: expected a CV_8UC3 RGB image, got " +
-                                    cv::typeToString(rgb.type()));
+        throw std::invalid_argument("to_gray: expected a CV_8UC3 RGB image, got " + cv::typeToString(rgb.type()));
     cv::Mat gray(rgb.rows, rgb.cols, CV_8UC1);
     for (int y = 0; y < rgb.rows; ++y) {
         const uint8_t* in = rgb.ptr<uint8_t>(y);

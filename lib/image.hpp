@@ -50,8 +50,7 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // still decode ("Corrupt JPEG data: N extraneous bytes before marker 0xd9", as PIL decodes them too), and
 // libpng's for PNGs whose chunks are intact but whose compressed data is not; silencing them would need a
 // process-wide stderr redirect, which a multi-threaded library must not do.
-cv::Mat decode_image_file(const std::filesystem::path& path,
-                          std::size_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pixels = kDefaultMaxPixels);
 
 // The same for one encoded image on standard input (errors name it "-"), read with the same limits.
 cv::Mat decode_image_stdin(std::size_t max_pixels = kDefaultMaxPixels);

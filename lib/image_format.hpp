@@ -32,8 +32,8 @@ Format sniff(const Bytes& d);
 // What the header says, read without decoding.
 struct HeaderInfo {
     std::optional<std::pair<std::uint64_t, std::uint64_t>> size;  // width, height
-    bool truncated = false;                                        // the data provably ends early
-    std::string problem;                                           // a structural error found, if any
+    bool truncated = false;                                       // the data provably ends early
+    std::string problem;                                          // a structural error found, if any
 };
 
 // What every format's header says before OpenCV allocates the image (image_probe.cpp). `d` starts with the

@@ -45,8 +45,7 @@ Bytes read_file(const fs::path& path, size_t max_pixels, const std::string& name
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) {
         const int err = errno;
-        fail(name, err == EACCES ? "permission denied"
-                                 : std::error_code(err, std::generic_category()).message());
+        fail(name, err == EACCES ? "permission denied" : std::error_code(err, std::generic_category()).message());
     }
     Bytes data;
     data.reserve(static_cast<size_t>(size));
@@ -62,7 +61,7 @@ Bytes read_file(const fs::path& path, size_t max_pixels, const std::string& name
         if (!sniffed && data.size() >= kSniffBytes) {
             sniffed = true;
             const Format format = sniff(data);
-            if (format == Format::Unknown) break;   // decode_image_bytes says why
+            if (format == Format::Unknown) break;  // decode_image_bytes says why
         }
     }
     const bool error = std::ferror(f) != 0;

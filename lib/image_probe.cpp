@@ -28,7 +28,6 @@ bool starts_with(const Bytes& d, const char* magic, size_t n, size_t at = 0) {
     return d.size() >= at + n && std::memcmp(d.data() + at, magic, n) == 0;
 }
 
-
 // Walks the JPEG marker segments and entropy-coded scans up to EOI. Without EOI the data is
 // truncated: PIL then raises "image file is truncated" while libjpeg (OpenCV) fills the rest grey.
 // Garbage between markers is skipped as libjpeg does; a bad segment length stops the walk undecided.
@@ -41,14 +40,13 @@ HeaderInfo probe_jpeg(const Bytes& d) {
         while (pos < n && d[pos] == 0xFF) ++pos;
         if (pos >= n) break;
         const unsigned char m = d[pos++];
-        if (m == 0xD9) return info;                                         // EOI: complete
+        if (m == 0xD9) return info;                                        // EOI: complete
         if (m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) continue;  // no payload
         if (pos + 2 > n) break;
         const size_t len = be16(&d[pos]);
         if (len < 2) return info;
         const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-        if (sof && len >= 7 && pos + 7 <= n && !info.size)
-            info.size = {{be16(&d[pos + 5]), be16(&d[pos + 3])}};
+        if (sof && len >= 7 && pos + 7 <= n && !info.size) info.size = {{be16(&d[pos + 5]), be16(&d[pos + 3])}};
         pos += len;
         if (m != 0xDA) continue;
         // Scan data runs to the next marker that is not a stuffed 0xFF00 or a restart marker.
@@ -99,8 +97,7 @@ uint32_t crc32(const unsigned char* p, size_t n) {
 // these too), an invalid chunk type, a bad IHDR, or a size over libpng's 1,000,000 limit per side.
 HeaderInfo probe_png(const Bytes& d) {
     HeaderInfo info;
-    if (d.size() >= 24 && std::memcmp(&d[12], "IHDR", 4) == 0)
-        info.size = {{be32(&d[16]), be32(&d[20])}};
+    if (d.size() >= 24 && std::memcmp(&d[12], "IHDR", 4) == 0) info.size = {{be32(&d[16]), be32(&d[20])}};
     size_t pos = 8;
     bool first = true;
     while (pos + 8 <= d.size()) {
@@ -129,7 +126,8 @@ HeaderInfo probe_png(const Bytes& d) {
             const unsigned char* h = &d[pos + 8];
             const uint32_t w = len == 13 ? be32(h) : 0, ht = len == 13 ? be32(h + 4) : 0;
             const int depth = len == 13 ? h[8] : 0, color = len == 13 ? h[9] : 0;
-            const bool depth_ok = (color == 0 && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) ||
+            const bool depth_ok = (color == 0 &&
+                                   (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) ||
                                   (color == 3 && (depth == 1 || depth == 2 || depth == 4 || depth == 8)) ||
                                   ((color == 2 || color == 4 || color == 6) && (depth == 8 || depth == 16));
             if (len != 13 || w == 0 || ht == 0 || w > 0x7FFFFFFFu || ht > 0x7FFFFFFFu || !depth_ok || h[10] != 0 ||
@@ -160,8 +158,7 @@ HeaderInfo probe_bmp(const Bytes& d) {
     } else if (header >= 40) {
         const int32_t w = static_cast<int32_t>(le32(&d[18]));
         const int32_t h = static_cast<int32_t>(le32(&d[22]));  // negative: top-down
-        info.size = {{static_cast<uint64_t>(std::abs(int64_t{w})),
-                      static_cast<uint64_t>(std::abs(int64_t{h}))}};
+        info.size = {{static_cast<uint64_t>(std::abs(int64_t{w})), static_cast<uint64_t>(std::abs(int64_t{h}))}};
     }
     return info;
 }
@@ -211,9 +208,10 @@ HeaderInfo probe_pfm(const Bytes& d) {
         return true;
     };
     std::string tw, th, tscale;
-    auto positive = [](const std::string& t, uint64_t& v) {   // 1 to 12 digits, not all zero
+    auto positive = [](const std::string& t, uint64_t& v) {  // 1 to 12 digits, not all zero
         size_t at = 0;
-        return t.size() <= 12 && bytes::read_decimal(reinterpret_cast<const unsigned char*>(t.data()), t.size(), at, v) &&
+        return t.size() <= 12 &&
+               bytes::read_decimal(reinterpret_cast<const unsigned char*>(t.data()), t.size(), at, v) &&
                at == t.size() && v > 0;
     };
     uint64_t w = 0, h = 0;
@@ -226,7 +224,7 @@ HeaderInfo probe_pfm(const Bytes& d) {
         info.truncated = true;
         return info;
     }
-    if (!(std::fabs(std::strtod(tscale.c_str(), nullptr)) > 0)) {   // OpenCV asserts a non-zero scale
+    if (!(std::fabs(std::strtod(tscale.c_str(), nullptr)) > 0)) {  // OpenCV asserts a non-zero scale
         info.problem = "corrupt PFM header (zero or invalid scale)";
         return info;
     }
@@ -255,7 +253,7 @@ HeaderInfo probe_pnm(const Bytes& d) {
             return info;
         }
         info.size = {{w, h}};
-        if (kind != '4' && kind != '5' && kind != '6') return info;   // text data, or PFM
+        if (kind != '4' && kind != '5' && kind != '6') return info;  // text data, or PFM
         uint64_t maxval = 1;
         if (kind != '4') {
             skip_space(d, pos);
@@ -264,7 +262,7 @@ HeaderInfo probe_pnm(const Bytes& d) {
                 return info;
             }
         }
-        ++pos;   // the single whitespace byte before the data
+        ++pos;  // the single whitespace byte before the data
         const uint64_t sample = maxval > 255 ? 2 : 1, channels = kind == '6' ? 3 : 1;
         const uint64_t row = kind == '4' ? (w + 7) / 8 : w * channels * sample;
         if (w <= (1ull << 31) && h <= (1ull << 31) && (pos > d.size() || (row && h > (d.size() - pos) / row)))
@@ -313,9 +311,9 @@ HeaderInfo probe_tiff(const Bytes& d) {
         const uint64_t tag = u16(e), type = u16(e + 2), value_at = e + (big ? 12 : 8);
         if (tag != 256 && tag != 257) continue;
         uint64_t v;
-        if (type == 3) v = u16(value_at);         // SHORT
-        else if (type == 4) v = u32(value_at);    // LONG
-        else if (type == 16 && big) v = u64(value_at);   // LONG8
+        if (type == 3) v = u16(value_at);               // SHORT
+        else if (type == 4) v = u32(value_at);          // LONG
+        else if (type == 16 && big) v = u64(value_at);  // LONG8
         else continue;
         (tag == 256 ? w : h) = v;
     }
@@ -327,7 +325,7 @@ HeaderInfo probe_tiff(const Bytes& d) {
 // the larger when both are present (openjpeg decodes SIZ's size).
 HeaderInfo probe_jpeg2000(const Bytes& d) {
     HeaderInfo info;
-    auto siz = [&](size_t at) {   // at: the FF4F of a codestream
+    auto siz = [&](size_t at) {  // at: the FF4F of a codestream
         if (at > d.size() || d.size() - at < 24 || d[at + 2] != 0xFF || d[at + 3] != 0x51) return;
         const uint64_t x1 = be32(&d[at + 8]), y1 = be32(&d[at + 12]);
         const uint64_t x0 = be32(&d[at + 16]), y0 = be32(&d[at + 20]);
@@ -433,8 +431,6 @@ const char* format_name(Format f) {
     return "unknown";
 }
 
-
-
 Format sniff(const Bytes& d) {
     if (starts_with(d, "\xFF\xD8\xFF", 3)) return Format::Jpeg;
     if (starts_with(d, "\x89PNG\r\n\x1A\n", 8)) return Format::Png;
@@ -446,10 +442,8 @@ Format sniff(const Bytes& d) {
         return Format::Tiff;
     if (starts_with(d, "\xFF\x4F\xFF\x51", 4) || starts_with(d, "\0\0\0\x0CjP  \r\n\x87\n", 12))
         return Format::Jpeg2000;
-    if (d.size() >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7' && std::isspace(d[2]))
-        return Format::Pnm;
-    if (d.size() >= 3 && d[0] == 'P' && (d[1] == 'f' || d[1] == 'F') && std::isspace(d[2]))
-        return Format::Pfm;
+    if (d.size() >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7' && std::isspace(d[2])) return Format::Pnm;
+    if (d.size() >= 3 && d[0] == 'P' && (d[1] == 'f' || d[1] == 'F') && std::isspace(d[2])) return Format::Pfm;
     if (starts_with(d, "\x76\x2F\x31\x01", 4)) return Format::Exr;
     if (starts_with(d, "#?RADIANCE", 10) || starts_with(d, "#?RGBE", 6)) return Format::Hdr;
     if (starts_with(d, "\x59\xA6\x6A\x95", 4)) return Format::SunRaster;
@@ -464,7 +458,8 @@ HeaderInfo probe(Format f, const Bytes& d) {
         case Format::Png: return probe_png(d);
         case Format::Bmp: return probe_bmp(d);
         case Format::WebP: return probe_webp(d);
-        case Format::Pnm: case Format::Pfm: return probe_pnm(d);
+        case Format::Pnm:
+        case Format::Pfm: return probe_pnm(d);
         case Format::Hdr: {
             const HdrHeader h = probe_hdr(d);
             return decoder_header(h.has_size, h.width, h.height, h.truncated, h.problem);

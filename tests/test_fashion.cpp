@@ -50,15 +50,19 @@ TEST_CASE("default model: C++ predictions equal PyTorch's on the committed Fashi
     int same = 0, n = 0;
     PipelineOptions opt;
     opt.batch_size = 64;
-    classify_stream(model, source, [&](ClassifyResult&& r) {
+    classify_stream(
+        model, source,
+        [&](ClassifyResult&& r) {
         REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
         ++n;
         const int want = expected.at(rel[r.seq]);
         if (r.top_k[0].index == want) ++same;
-        else MESSAGE(rel[r.seq] << ": C++ predicts " << r.top_k[0].index << " (p " << r.top_k[0].prob
-                                << "), PyTorch " << want);
+        else
+            MESSAGE(rel[r.seq] << ": C++ predicts " << r.top_k[0].index << " (p " << r.top_k[0].prob << "), PyTorch "
+                               << want);
         return true;
-    }, opt);
+        },
+        opt);
     std::printf("  fashion-vit: %d/%d subset predictions equal PyTorch's\n", same, n);
     CHECK(n == static_cast<int>(expected.size()));
     CHECK(same == n);
@@ -81,7 +85,8 @@ TEST_CASE("vit eval maps Fashion-MNIST folders to labels (T-shirt_top is \"T-shi
     // the folder of each file as its true class: evaluate must count exactly these.
     std::int64_t correct = 0;
     std::vector<std::int64_t> total(classes.size()), class_correct(classes.size());
-    std::vector<std::vector<std::int64_t>> confusion(classes.size(), std::vector<std::int64_t>(model.spec().labels.size()));
+    std::vector<std::vector<std::int64_t>> confusion(classes.size(),
+                                                     std::vector<std::int64_t>(model.spec().labels.size()));
     for (const auto& [path, pred] : expected) {
         const std::string folder = path.substr(0, path.find('/'));
         std::size_t i = 0;

@@ -47,7 +47,8 @@ std::vector<std::vector<std::string>> read_cases(const std::string& name, std::s
         std::vector<std::string> fields{std::istream_iterator<std::string>(ss), {}};
         if (!fields.empty()) cases.push_back(fields);
     }
-    REQUIRE_MESSAGE(cases.size() >= min_cases, name << " has " << cases.size() << " cases, expected at least " << min_cases);
+    REQUIRE_MESSAGE(cases.size() >= min_cases,
+                    name << " has " << cases.size() << " cases, expected at least " << min_cases);
     return cases;
 }
 
@@ -79,9 +80,7 @@ double max_diff(const cv::Mat& a, const cv::Mat& b) {
     return cv::norm(a, b, cv::NORM_INF);
 }
 
-void report(const std::string& what, double d) {
-    std::printf("  %-48s maxdiff %.3g\n", what.c_str(), d);
-}
+void report(const std::string& what, double d) { std::printf("  %-48s maxdiff %.3g\n", what.c_str(), d); }
 
 // Reads a fixture tensor: b"VITT", uint32 ndim, uint32 dims[ndim], float32 data (little-endian).
 std::vector<float> read_tensor(const std::string& name, std::vector<uint32_t>& dims) {
@@ -154,14 +153,15 @@ TEST_CASE("resize_pil reproduces PIL Image.resize bit for bit") {
 
 TEST_CASE("resize_pil_roi equals the same window of resize_pil") {
     std::mt19937 rng(7);
+    auto below = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };  // [0, n)
     for (int type : {CV_8UC1, CV_8UC3}) {
         const cv::Mat src = random_image(53, 37, type, 11);
         for (auto interp : {Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic}) {
             for (const cv::Size out : {cv::Size(19, 71), cv::Size(120, 20), cv::Size(53, 12), cv::Size(8, 37)}) {
                 const cv::Mat full = vit::resize_pil(src, out.width, out.height, interp);
                 for (int i = 0; i < 5; ++i) {
-                    const int x = rng() % out.width, y = rng() % out.height;
-                    const cv::Rect roi(x, y, 1 + rng() % (out.width - x), 1 + rng() % (out.height - y));
+                    const int x = below(out.width), y = below(out.height);
+                    const cv::Rect roi(x, y, 1 + below(out.width - x), 1 + below(out.height - y));
                     const cv::Mat win = vit::resize_pil_roi(src, out.width, out.height, roi, interp);
                     CHECK(max_diff(win, full(roi)) == 0);
                 }
@@ -192,7 +192,7 @@ TEST_CASE("resize_output_size follows torchvision 0.14 Resize(int)") {
     CHECK(vit::resize_output_size(500, 375, 256) == cv::Size(341, 256));
     CHECK(vit::resize_output_size(375, 500, 256) == cv::Size(256, 341));
     CHECK(vit::resize_output_size(300, 300, 256) == cv::Size(256, 256));
-    CHECK(vit::resize_output_size(57, 91, 40) == cv::Size(40, 63));    // int(63.859...)
+    CHECK(vit::resize_output_size(57, 91, 40) == cv::Size(40, 63));  // int(63.859...)
     CHECK(vit::resize_output_size(60000, 2, 256) == cv::Size(7680000, 256));
     CHECK(vit::resize_output_size(256, 1000, 256) == cv::Size(256, 1000));
     CHECK_THROWS_AS(vit::resize_output_size(1, 100000000, 256), vit::InputError);
@@ -382,11 +382,13 @@ TEST_CASE("decode errors name the file and the problem") {
                          "c.gif: corrupt GIF data (invalid LZW code)", vit::InputError);
     // The same frame with a clear and an end code: no pixels.
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 1, 0x2C, 0, ';'}), "e.gif"),
-                         "e.gif: corrupt GIF data (the first frame's pixel data ends after 0 of 1 pixels)", vit::InputError);
+                         "e.gif: corrupt GIF data (the first frame's pixel data ends after 0 of 1 pixels)",
+                         vit::InputError);
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 5, 0x04}), "s.gif"),
                          "s.gif: truncated GIF data (ends inside the first frame's pixels)", vit::InputError);
-    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0}), "h.gif"),   // 60000x60000
-                         "h.gif: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000", vit::InputError);
+    CHECK_THROWS_WITH_AS(
+        vit::decode_image_bytes(with({',', 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0}), "h.gif"),  // 60000x60000
+        "h.gif: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000", vit::InputError);
     auto anim = file_bytes(fixtures() / "conv_anim.gif");
     anim.resize(anim.size() / 2);
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(anim, "half.gif"),
@@ -406,7 +408,6 @@ TEST_CASE("decode errors name the file and the problem") {
     if (::geteuid() == 0) {
         MESSAGE("running as root: the permission-denied path cannot be exercised");
     } else {
-        CHECK_THROWS_WITH_AS(vit::decode_image_file(locked), msg(locked, "permission denied").c_str(),
-                             vit::InputError);
+        CHECK_THROWS_WITH_AS(vit::decode_image_file(locked), msg(locked, "permission denied").c_str(), vit::InputError);
     }
 }

@@ -20,7 +20,7 @@
 namespace {
 
 void measure(const char* what, int reps, const std::function<void()>& f) {
-    f();   // warm-up
+    f();  // warm-up
     std::vector<double> ms;
     for (int i = 0; i < reps; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -49,14 +49,17 @@ int main(int argc, char** argv) {
             [&] { vit::resize_pil(photo, 341, 256, vit::Interpolation::Bicubic); });
     const vit::PreprocessConfig pp;
     std::vector<float> out(3 * 224 * 224);
-    measure("preprocess 500x375 -> 224x224 (resize 256, crop)", reps, [&] { vit::preprocess(photo, pp, 3, out.data()); });
+    measure("preprocess 500x375 -> 224x224 (resize 256, crop)", reps,
+            [&] { vit::preprocess(photo, pp, 3, out.data()); });
     const cv::Mat thin = random_image(60000, 2, 1);
-    measure("preprocess 60000x2 -> 224x224 (crop window only)", reps, [&] { vit::preprocess(thin, pp, 3, out.data()); });
+    measure("preprocess 60000x2 -> 224x224 (crop window only)", reps,
+            [&] { vit::preprocess(thin, pp, 3, out.data()); });
     std::vector<unsigned char> png;
     cv::imencode(".png", photo, png);
     measure("decode a 500x375 PNG (noise, in memory)", reps, [&] { vit::decode_image_bytes(png, "noise.png"); });
-    for (const char* file : {"samples/chelsea.png", "samples/fashion/bag.png", "tests/fixtures/preprocess/conv_iccp_srgb.png",
-                             "tests/fixtures/preprocess/src_photo_64x48.jpg"}) {
+    for (const char* file :
+         {"samples/chelsea.png", "samples/fashion/bag.png", "tests/fixtures/preprocess/conv_iccp_srgb.png",
+          "tests/fixtures/preprocess/src_photo_64x48.jpg"}) {
         const std::string what = std::string("decode ") + file;
         measure(what.c_str(), reps, [&] { vit::decode_image_file(src + "/" + file); });
     }
