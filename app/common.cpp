@@ -17,8 +17,8 @@ namespace vit::app {
 namespace fs = std::filesystem;
 
 void ModelOptions::add_to(CLI::App& app, bool with_precision) {
-    auto* m = app.add_option("-m,--model", model_dir,
-                             "Model directory (DIR/config.json); default: the built-in " + std::string(kDefaultModelName));
+    const std::string model_help = "Model directory (DIR/config.json); default: the built-in ";
+    auto* m = app.add_option("-m,--model", model_dir, model_help + kDefaultModelName);
     auto* c = app.add_option("-c,--config", config, "Model config JSON (long form of --model)");
     app.add_option("-w,--weights", weights, "Weights file (.safetensors), overrides the config's \"weights\"");
     m->excludes(c);
