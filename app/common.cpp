@@ -27,6 +27,9 @@ void ModelOptions::add_to(CLI::App& app, bool with_precision) {
             ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
             ->capture_default_str();
     app.add_option("-t,--threads", threads, "Inference threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("--image-size", image_size,
+                   "Run the model at this input resolution (position embeddings resampled as the source library does)")
+        ->check(CLI::Range(1, 8192));
 }
 
 fs::path builtin_models_dir() {
@@ -63,7 +66,8 @@ int apply_threads(int threads) {
 
 std::unique_ptr<VitModel> load_model(const ModelOptions& opt) {
     apply_threads(opt.threads);
-    const ModelSpec spec = opt.resolve();
+    ModelSpec spec = opt.resolve();
+    if (opt.image_size > 0 && opt.image_size != spec.model.image_size) set_image_size(spec, opt.image_size);
     std::vector<std::string> warnings;
     auto model = std::make_unique<VitModel>(spec, parse_precision(opt.precision), &warnings);
     for (const auto& w : warnings) warn(w);
