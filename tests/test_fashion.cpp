@@ -53,14 +53,14 @@ TEST_CASE("default model: C++ predictions equal PyTorch's on the committed Fashi
     classify_stream(
         model, source,
         [&](ClassifyResult&& r) {
-        REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
-        ++n;
-        const int want = expected.at(rel[r.seq]);
-        if (r.top_k[0].index == want) ++same;
-        else
-            MESSAGE(rel[r.seq] << ": C++ predicts " << r.top_k[0].index << " (p " << r.top_k[0].prob << "), PyTorch "
-                               << want);
-        return true;
+            REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
+            ++n;
+            const int want = expected.at(rel[r.seq]);
+            if (r.top_k[0].index == want) ++same;
+            else
+                MESSAGE(rel[r.seq] << ": C++ predicts " << r.top_k[0].index << " (p " << r.top_k[0].prob
+                                   << "), PyTorch " << want);
+            return true;
         },
         opt);
     std::printf("  fashion-vit: %d/%d subset predictions equal PyTorch's\n", same, n);
