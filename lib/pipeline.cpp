@@ -334,7 +334,8 @@ private:
 std::uint64_t classify_stream(VitModel& model, const InputSource& source, const ResultSink& sink,
                               const PipelineOptions& opt) {
     const ModelSpec& spec = model.spec();
-    const int K = spec.model.num_classes;
+    const bool custom = static_cast<bool>(opt.run);
+    const int K = custom && opt.output_dim > 0 ? opt.output_dim : spec.model.num_classes;   // floats per image
     const int batch_size = std::max(1, opt.batch_size);
     const int n_decoders = std::max(1, opt.decode_threads);
     auto stream = std::make_shared<Stream>(source, spec, opt, n_decoders);
@@ -357,6 +358,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
         std::vector<std::pair<std::uint64_t, Item>> batch;
         std::uint64_t cell = 0;
         int good = 0;
+        std::vector<std::uint64_t> positions;   // of the decoded inputs, in batch order
         for (;;) {
             std::pair<std::uint64_t, Item> next;
             if (carry) {
@@ -380,6 +382,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 std::copy(item.input.begin(), item.input.end(),
                           batch_input.begin() + static_cast<std::ptrdiff_t>(good) * stream->input_size());
                 item.input = {};
+                positions.push_back(position);
                 ++good;
             }
             batch.push_back(std::move(next));
@@ -387,7 +390,8 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
         }
         if (good > 0) {
             try {
-                model.forward(batch_input.data(), good, logits.data());
+                if (custom) opt.run(batch_input.data(), good, positions.data(), logits.data());
+                else model.forward(batch_input.data(), good, logits.data());
             } catch (const std::bad_alloc&) {
                 throw std::runtime_error("out of memory running a batch of " + std::to_string(good) + " inputs");
             }
@@ -402,8 +406,8 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 ++failures;
             } else {
                 const float* row = logits.data() + static_cast<std::size_t>(g++) * static_cast<std::size_t>(K);
-                r.top_k = top_k(row, K, opt.top_k, spec.labels, &r.warning);
-                if (opt.keep_logits) r.logits.assign(row, row + K);
+                if (opt.rank) r.top_k = top_k(row, K, opt.top_k, spec.labels, &r.warning);
+                if (opt.keep_logits || !opt.rank) r.logits.assign(row, row + K);
             }
             if (!stopped && !sink(std::move(r))) stopped = true;
         }

@@ -24,7 +24,7 @@ struct ClassifyResult {
     std::uint64_t seq = 0;              // position in the input order
     std::string path;                   // as given ("-" for stdin)
     std::vector<Prediction> top_k;
-    std::vector<float> logits;          // all classes, when requested
+    std::vector<float> logits;          // all classes, when requested; the output row when rank is false
     std::string error;                  // non-empty when the input could not be classified
     std::string warning;                // something odd about a classified input (NaN logits)
     bool ok() const { return error.empty(); }
@@ -49,6 +49,12 @@ struct PipelineOptions {
     // Polled about every 100 ms (cheap, non-blocking): true stops the run (a signal). The batch whose inputs are
     // all decoded runs and its results are delivered; nothing else is started.
     std::function<bool()> cancelled;
+    // What runs on each batch of preprocessed images [B, C, S, S] (B >= 1, the decoded inputs of one batch, with
+    // their input positions): writes output_dim floats per image to out. Unset: the model's forward (logits).
+    // `vit embed` runs forward_features; `vit explain` the forward pass with an attention sink.
+    std::function<void(const float* images, std::int64_t B, const std::uint64_t* positions, float* out)> run;
+    int output_dim = 0;                 // floats per image written by `run` (0: the model's classes)
+    bool rank = true;                   // rank the output as logits into top_k; false: hand it over as logits
 };
 
 // Supplies inputs one at a time with their position in the full input order (before any sharding or skipping)
