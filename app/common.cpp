@@ -26,7 +26,7 @@ void ModelOptions::add_to(CLI::App& app, bool with_precision) {
         app.add_option("-p,--precision", precision, "Numeric precision of the linear layers")
             ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
             ->capture_default_str();
-    app.add_option("-t,--threads", threads, "Inference threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("-t,--threads", threads, "Inference threads (0 = all cores)")->check(CLI::Range(0, 4096));
     app.add_option("--image-size", image_size,
                    "Run the model at this input resolution (position embeddings resampled as the source library does)")
         ->check(CLI::Range(1, 8192));

@@ -209,6 +209,9 @@ bool InputList::next_list_entry(std::string& entry) {
         const std::size_t end = list_buf_.find(delim, list_pos_);
         bool last = false;
         if (end == std::string::npos) {
+            if (delim != '\0' && list_buf_.find('\0', list_pos_) != std::string::npos)
+                throw InputError(list_name_ + ": line " + std::to_string(list_entry_ + 1) +
+                                 " contains a NUL byte: a NUL-separated list (find -print0) needs -0");
             if (list_buf_.size() - list_pos_ > kMaxListEntry)
                 throw InputError(list_name_ + ": entry " + std::to_string(list_entry_ + 1) + " is longer than " +
                                  std::to_string(kMaxListEntry) + " bytes without a " +

@@ -82,11 +82,14 @@ struct Fd {
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
     const std::string where = path.string() + ": ";
-    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    // O_NONBLOCK: a FIFO with no writer must not hang the open; it is refused just below, as is any non-file.
+    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
     if (f.fd < 0) throw ModelError(where + "cannot open weights file: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(f.fd, &st) != 0) throw ModelError(where + "cannot stat weights file: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw ModelError(where + "is a directory, expected a .safetensors file");
+    if (!S_ISREG(st.st_mode))
+        throw ModelError(where + "not a regular file (a pipe or device?), expected a .safetensors file");
     const std::uint64_t file_size = static_cast<std::uint64_t>(st.st_size);
     if (file_size < 8)
         throw ModelError(where + "not a safetensors file: " + std::to_string(file_size) +

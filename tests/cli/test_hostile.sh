@@ -4,13 +4,9 @@
 # nothing on stdout, ONE line on stderr naming the file and the problem. Every hostile file is made here at
 # test time with bash, printf, head, dd, gzip and od (no python). Usage: test_hostile.sh VIT_BINARY SOURCE_DIR
 set -u
-VIT=$(realpath "$1")
-SRC=$(realpath "$2")
-. "$SRC/tests/cli/lib.sh"
-MODEL=$SRC/tests/fixtures/tiny_rgb_p16
-PRE=$SRC/tests/fixtures/preprocess
-work=$(mktemp -d)
-trap 'chmod -R u+rwX "$work" 2>/dev/null; rm -rf "$work"' EXIT
+VIT=$1
+SRC=$2
+. "$(dirname "$0")/lib.sh"
 
 # ---- byte helpers
 # Bytes of a little-endian u64.
@@ -53,8 +49,6 @@ st() {
 }
 # A tensor header entry: NAME DTYPE SHAPE BEGIN END.
 entry() { printf '"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%s,%s]}' "$@"; }
-# The record of PATH in a jsonl result: its error text, or "ok" when it was classified.
-record_of() { jq -r --arg p "$2" 'select(.path == $p) | if .error then .error else (if .top_k then "ok" else "?" end) end' "$1"; }
 
 # ---- hostile images, each next to a good one in one batch
 d=$work/imgs

@@ -8,8 +8,6 @@ BUILD=$(realpath "$1")
 SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
 . "$SRC/tests/cli/readme_output.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # Nothing from the caller: no VIT_DEFAULT_MODEL, no HF_* variables, a fresh HOME, a plain PATH.
 clean() { env -i PATH=/usr/bin:/bin HOME="$work/home" LC_ALL=C "$@"; }
 mkdir -p "$work/home" "$work/elsewhere"
