@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
     vit::app::setup_eval(app, run);
+    vit::app::setup_embed(app, run);
+    vit::app::setup_fit(app, run);
     vit::app::setup_generate(app, run, VIT_VERSION);
     try {
         app.parse(argc, argv);
