@@ -46,7 +46,6 @@ void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, fl
 
 // decode_image_file + preprocess: a vector of in_chans * crop * crop floats.
 // Throws InputError naming the file for image problems.
-std::vector<float> preprocess_file(const std::filesystem::path& path, const PreprocessConfig& pp,
-                                   int in_chans);
+std::vector<float> preprocess_file(const std::filesystem::path& path, const PreprocessConfig& pp, int in_chans);
 
 }  // namespace vit

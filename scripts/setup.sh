@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs vit's build dependencies from Debian and builds it into build/ (Release).
-# Usage: scripts/setup.sh [--no-install]     (VIT_BUILD_DIR overrides build/)
+# Usage: scripts/setup.sh [--no-install]     (VIT_BUILD_DIR overrides build/; VIT_CMAKE_ARGS adds cmake arguments)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,7 @@ if [[ "${1:-}" != "--no-install" ]]; then
 fi
 
 build="${VIT_BUILD_DIR:-build}"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+# shellcheck disable=SC2086  # VIT_CMAKE_ARGS: extra cmake arguments, split on spaces (CI: -DVIT_STRICT_WARNINGS=ON)
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${VIT_CMAKE_ARGS:-} >&2
 cmake --build "$build" -j"$(nproc)" >&2
 echo "setup: built $build/vit" >&2

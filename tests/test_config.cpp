@@ -15,8 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path write_config(const std::string& text, const std::string& name = "config.json") {
-    const fs::path dir = fs::temp_directory_path() / ("vit_test_config_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    static const test::TempDir dir("config");   // removed at exit
     std::ofstream(dir / name) << text;
     return dir / name;
 }

@@ -11,8 +11,9 @@
 
 using namespace vit;
 
-TEST_CASE("attention worked example from the design notes (unscaled, X·W convention)") {
-    // X (3x4) and Wq, Wk, Wv (4x3) as in DEVELOPERS.md.
+TEST_CASE("attention on a worked example (unscaled, X·W convention)") {
+    // X (3x4) and Wq, Wk, Wv (4x3) of the worked example in R. Karim, "Illustrated: Self-Attention" (Towards Data
+    // Science, 2019). Expected: softmax(Q·Kᵀ)·V with Q = X·Wq, K = X·Wk, V = X·Wv, unscaled, in float64 (numpy).
     const float X[3][4] = {{1, 0, 1, 0}, {0, 2, 0, 2}, {1, 1, 1, 1}};
     const float Wq[4][3] = {{1, 0, 1}, {1, 0, 0}, {0, 0, 1}, {0, 1, 1}};
     const float Wk[4][3] = {{0, 0, 1}, {1, 1, 0}, {0, 1, 0}, {1, 1, 0}};

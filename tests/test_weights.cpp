@@ -25,8 +25,7 @@ struct Entry {
 };
 
 fs::path tmp_file(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("vit_test_weights_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    static const test::TempDir dir("weights");   // removed at exit
     return dir / name;
 }
 

@@ -91,11 +91,13 @@ patch "$d/exif_bad.webp" $((wexif + 12)) '\377\377\377\177'
 # A JPEG whose entropy-coded data is damaged (header and EOI intact): libjpeg recovers, as in PIL.
 cp "$PRE/exif_o1.jpg" "$d/corrupt_scan.jpg"
 patch "$d/corrupt_scan.jpg" 600 '\022\064\126'
+# A PNG with the ICC profile libpng calls a "known incorrect sRGB profile" (as in many photos): no libpng line.
+cp "$PRE/conv_iccp_srgb.png" "$d/iccp.png"
 
 echo "== hostile images: one record each, the batch goes on, exit 2"
 names=(good.bmp truncated.jpg truncated.png random.jpg random.png empty.png dir.jpg bitflip.png cmyk.jpg rgb16.png
   gray16.png one.png one.ppm wide.pgm huge.png huge.jpg anim.gif exif_bad_offset.jpg exif_bad_entry.jpg exif_bad.webp
-  corrupt_scan.jpg missing.jpg)
+  corrupt_scan.jpg iccp.png missing.jpg)
 for n in "${names[@]}"; do echo "$d/$n"; done >"$work/list.txt"
 "$VIT" classify -m "$MODEL" --format jsonl -b 4 --files-from "$work/list.txt" >"$work/o" 2>"$work/e"; rc=$?
 check_eq "exit 2 (some inputs failed)" "$rc" 2
@@ -123,6 +125,7 @@ expect exif_bad_offset.jpg "ok"
 expect exif_bad_entry.jpg "ok"
 expect exif_bad.webp "ok"
 expect corrupt_scan.jpg "ok"
+expect iccp.png "ok"
 expect missing.jpg "no such file"
 check "no libpng/OpenCV noise on stderr" bash -c "! grep -Eq 'libpng|imdecode|OpenCV|ERROR' '$work/e'"
 check_eq "stderr stays quiet" "$(wc -l <"$work/e")" 0
