@@ -86,7 +86,8 @@ AtomicOutput::AtomicOutput(const std::string& path, bool append) : path_(path) {
         ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
         return;
     }
-    if (exists) replaces_ = std::make_pair(static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino));
+    if (exists)
+        replaces_ = std::make_pair(static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino));
 
     // "." + name + ".vit-tmp-XXXXXX", the name shortened so the whole stays within NAME_MAX (255 bytes).
     std::string base = base_of(target_);
@@ -96,7 +97,9 @@ AtomicOutput::AtomicOutput(const std::string& path, bool append) : path_(path) {
     std::vector<char> name(tmpl.begin(), tmpl.end());
     name.push_back('\0');
     fd_ = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error(path + ": cannot write output (temporary in " + dir_of(target_) + "): " + err_text(errno));
+    if (fd_ < 0)
+        throw std::runtime_error(path + ": cannot write output (temporary in " + dir_of(target_) +
+                                 "): " + err_text(errno));
     tmp_ = name.data();
     for (int i = 0; i < kSlots && slot_ < 0; ++i) {
         if (g_tmp_used[i] || tmp_.size() >= PATH_MAX) continue;
@@ -108,7 +111,8 @@ AtomicOutput::AtomicOutput(const std::string& path, bool append) : path_(path) {
     mode_t mode;
     if (exists) {
         mode = st.st_mode & 07777;
-        if (::fchown(fd_, st.st_uid, st.st_gid) != 0) { /* not the owner: the file becomes ours, as with cp */ }
+        if (::fchown(fd_, st.st_uid, st.st_gid) != 0) { /* not the owner: the file becomes ours, as with cp */
+        }
     } else {
         const mode_t mask = ::umask(0);
         ::umask(mask);

@@ -17,7 +17,7 @@ public:
     // `append`: the temporary starts as a copy of the existing file, so the run adds its records after them.
     // Throws std::runtime_error naming the path.
     AtomicOutput(const std::string& path, bool append);
-    ~AtomicOutput();   // removes the temporary unless committed
+    ~AtomicOutput();  // removes the temporary unless committed
     AtomicOutput(const AtomicOutput&) = delete;
     AtomicOutput& operator=(const AtomicOutput&) = delete;
 
@@ -27,17 +27,17 @@ public:
     std::optional<std::pair<std::uint64_t, std::uint64_t>> replaces() const { return replaces_; }
     // Appending to a file that already has content (a csv/tsv header is not repeated).
     bool continues_existing() const { return continues_; }
-    void commit();   // fsync, close, rename (checking each); a direct target is only closed
+    void commit();  // fsync, close, rename (checking each); a direct target is only closed
 
     // Async-signal-safe: unlinks every temporary not yet committed (a second SIGINT).
     static void remove_temporaries_now();
 
 private:
-    std::string path_;     // as given
-    std::string target_;   // the file that is replaced (symlinks resolved)
+    std::string path_;    // as given
+    std::string target_;  // the file that is replaced (symlinks resolved)
     std::string tmp_;
     int fd_ = -1;
-    int slot_ = -1;        // in the signal-time registry of temporaries
+    int slot_ = -1;  // in the signal-time registry of temporaries
     bool direct_ = false, committed_ = false, continues_ = false;
     std::optional<std::pair<std::uint64_t, std::uint64_t>> replaces_;
 };

@@ -48,7 +48,7 @@ struct ClassifyOptions {
     bool progress_on = false, progress_off = false;
     std::int64_t max_pixels = 100'000'000;
     int batch_wait_ms = 250;
-    std::string never_set;   // see "after_double_dash" in setup_classify
+    std::string never_set;  // see "after_double_dash" in setup_classify
 };
 
 // How long a partial batch waits for more piped input before it runs (PipelineOptions::stall_ms).
@@ -68,8 +68,9 @@ std::set<std::string> read_done(const std::string& file) {
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         const bool dir = S_ISDIR(st.st_mode);
         ::close(fd);
-        throw std::runtime_error(file + (dir ? ": --skip-done is a directory, expected an earlier jsonl result"
-                                             : ": --skip-done is not a regular file, expected an earlier jsonl result"));
+        throw std::runtime_error(file +
+                                 (dir ? ": --skip-done is a directory, expected an earlier jsonl result"
+                                      : ": --skip-done is not a regular file, expected an earlier jsonl result"));
     }
     std::string data;
     char buf[1 << 16];
@@ -117,7 +118,8 @@ int run_classify(const ClassifyOptions& o) {
         throw std::runtime_error("no inputs: give image files or folders, '-' for stdin, or --files-from");
     const auto stdin_uses = std::count(o.inputs.begin(), o.inputs.end(), "-") + (o.files_from == "-" ? 1 : 0);
     if (o.files_from == "-" && stdin_uses > 1)
-        throw std::runtime_error("stdin cannot be both the --files-from list and an image ('-'): give the image as a file");
+        throw std::runtime_error(
+            "stdin cannot be both the --files-from list and an image ('-'): give the image as a file");
     if (stdin_uses > 1) throw std::runtime_error("'-' (an image on stdin) can be given only once");
     if (stdin_uses > 0 && (closed & 1)) throw std::runtime_error("stdin is closed, but '-' or --files-from - reads it");
     if (o.output.empty() && (closed & 2))
@@ -140,9 +142,11 @@ int run_classify(const ClassifyOptions& o) {
         if (file_id(o.files_from) == out_id)
             throw std::runtime_error(o.output + ": --output is also the --files-from list (it would be overwritten)");
         if (!o.append && file_id(o.skip_done) == out_id)
-            throw std::runtime_error(o.output + ": --output is also the --skip-done file: its records would be lost "
-                                                "(--append adds the new records after them)");
-        in.refuse.push_back({out_id.first, out_id.second, "is also the --output file (refusing to overwrite an input)"});
+            throw std::runtime_error(o.output +
+                                     ": --output is also the --skip-done file: its records would be lost "
+                                     "(--append adds the new records after them)");
+        in.refuse.push_back(
+            {out_id.first, out_id.second, "is also the --output file (refusing to overwrite an input)"});
     }
     std::set<std::string> done;
     if (!o.skip_done.empty()) {
@@ -155,7 +159,7 @@ int run_classify(const ClassifyOptions& o) {
     InputList inputs(o.inputs, in);
     inputs.warn = [](const std::string& m) { warn(text_field(m)); };
 
-    auto model = load_model(o.model);   // model problems are fatal before any output is written
+    auto model = load_model(o.model);  // model problems are fatal before any output is written
 
     // With no streamed list the inputs are enumerated up front, so the progress bar knows the total.
     std::vector<SourceItem> all;
@@ -199,19 +203,23 @@ int run_classify(const ClassifyOptions& o) {
     };
     try {
         writer->begin();
-        classify_stream(*model, source, [&](ClassifyResult&& r) {
-            writer->write(r);
-            ++n;
-            if (!r.ok()) {
-                ++failed;
-                if (o.fail_fast) {
-                    warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " + text_field(r.error));
-                    return false;
+        classify_stream(
+            *model, source,
+            [&](ClassifyResult&& r) {
+                writer->write(r);
+                ++n;
+                if (!r.ok()) {
+                    ++failed;
+                    if (o.fail_fast) {
+                        warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " +
+                             text_field(r.error));
+                        return false;
+                    }
                 }
-            }
-            progress.tick(n, failed);
-            return true;
-        }, po);
+                progress.tick(n, failed);
+                return true;
+            },
+            po);
     } catch (const RefusedInput&) {
         throw;
     } catch (...) {
@@ -242,12 +250,18 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
     // CLI11 2.1 hands the arguments after "--" back to the parent app ("not expected") unless a positional of the
     // subcommand still wants a value: this hidden one always does, and the inputs option above takes them all.
     sub->add_option("after_double_dash", opt->never_set)->group("");
-    sub->add_option("-k,--top-k", opt->top_k, "Number of classes reported per image")->check(CLI::Range(1, 1000000))->capture_default_str();
+    sub->add_option("-k,--top-k", opt->top_k, "Number of classes reported per image")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
     sub->add_option("-f,--format", opt->format, "Output format")
-        ->check(CLI::IsMember({"text", "json", "jsonl", "csv", "tsv"}))->capture_default_str();
+        ->check(CLI::IsMember({"text", "json", "jsonl", "csv", "tsv"}))
+        ->capture_default_str();
     sub->add_flag("--logits", opt->logits, "Add the raw logits of all classes to each record");
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
-    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads, run at idle priority (0 = one per core)")
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    sub->add_option("--decode-threads", opt->decode_threads,
+                    "Decode/preprocess threads, run at idle priority (0 = one per core)")
         ->check(CLI::Range(0, 1024));
     sub->add_flag("-r,--recursive", opt->recursive, "Descend into sub-folders");
     sub->add_option("--ext", opt->ext, "Comma-separated extensions picked from folders (default: common image types)");
@@ -256,26 +270,31 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
     sub->add_option("--batch-wait", opt->batch_wait_ms,
                     "Milliseconds a partial batch waits for more piped --files-from input before it runs (0 = always "
                     "wait for the whole batch, for bit-exact logits)")
-        ->check(CLI::Range(0, kMaxBatchWaitMs))->capture_default_str();
+        ->check(CLI::Range(0, kMaxBatchWaitMs))
+        ->capture_default_str();
     sub->add_option("-o,--output", opt->output, "Write results to FILE (atomically: temp file + rename)");
     sub->add_flag("--append", opt->append, "Add the records after those already in the --output file (still atomic)");
-    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): the blocks of --shard-block inputs whose index % N == K");
+    sub->add_option(
+        "--shard", opt->shard,
+        "Process only shard K of N (K/N, 0-based): the blocks of --shard-block inputs whose index % N == K");
     sub->add_option("--shard-block", opt->shard_block,
                     "Inputs per shard block; batches never straddle a block, so every run cuts the same batches")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))->capture_default_str();
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))
+        ->capture_default_str();
     sub->add_option("--skip-done", opt->skip_done, "Skip inputs that have a record in this earlier jsonl result");
     sub->add_flag("--fail-fast", opt->fail_fast, "Stop at the first input that cannot be classified");
     auto* pon = sub->add_flag("--progress", opt->progress_on, "Always show the progress bar on stderr");
     auto* poff = sub->add_flag("--no-progress", opt->progress_off, "Never show the progress bar");
     pon->excludes(poff);
-    sub->add_option("--max-pixels", opt->max_pixels, "Reject images with more pixels than this (checked before decoding)")
-        ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()))->capture_default_str();
+    sub->add_option("--max-pixels", opt->max_pixels,
+                    "Reject images with more pixels than this (checked before decoding)")
+        ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()))
+        ->capture_default_str();
     sub->callback([opt, sub, &run] {
         // Nothing to classify and nobody piping into it: show how to call it rather than wait on the terminal.
         if (opt->inputs.empty() && opt->files_from.empty() && ::isatty(STDIN_FILENO))
             run = [sub] { return std::cerr << sub->help("vit"), kFatal; };
-        else
-            run = [opt] { return run_classify(*opt); };
+        else run = [opt] { return run_classify(*opt); };
     });
 }
 

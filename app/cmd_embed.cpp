@@ -2,9 +2,9 @@
 // input order as jsonl/json/csv records or one N x D float32 .npy matrix.
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -59,7 +59,8 @@ std::set<std::string> done_paths(const std::string& file) {
     std::set<std::string> done;
     for (std::string line; std::getline(in, line);) {
         auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.contains("path") && j["path"].is_string() && j.contains("embedding"))
+        if (!j.is_discarded() && j.is_object() && j.contains("path") && j["path"].is_string() &&
+            j.contains("embedding"))
             done.insert(j["path"].get<std::string>());
     }
     return done;
@@ -106,7 +107,7 @@ int run_embed(const EmbedOptions& o) {
     OutputSink out(file ? file->fd() : STDOUT_FILENO, file ? o.output : "stdout");
     std::unique_ptr<OutputSink> path_out;
     if (paths) path_out = std::make_unique<OutputSink>(paths->fd(), o.output + ".paths.txt");
-    constexpr int kRowsWidth = 20;   // the row count is patched in at the end, at the same header length
+    constexpr int kRowsWidth = 20;  // the row count is patched in at the end, at the same header length
     if (o.format == "npy") out.write(npy_header_f32(0, static_cast<std::uint64_t>(D), kRowsWidth));
     if (o.format == "json") out.write("[");
     if (o.format == "csv") {
@@ -133,44 +134,46 @@ int run_embed(const EmbedOptions& o) {
     std::uint64_t rows = 0;
     std::int64_t n = 0, failed = 0;
     InputSource source = [&](SourceItem& item) { return !g_stop && inputs.next(item); };
-    classify_stream(*model, source, [&](ClassifyResult&& r) {
-        ++n;
-        if (!r.ok()) ++failed;
-        if (r.ok() && o.normalize) l2_normalize(r.logits);
-        if (o.format == "npy") {
-            if (r.ok()) {
-                out.write(std::string_view(reinterpret_cast<const char*>(r.logits.data()), r.logits.size() * 4));
-                path_out->write(r.path + "\n");
-                path_out->flush();
-                ++rows;
-            } else {
-                warn(r.path + ": " + r.error + " (no row)");
-            }
-        } else if (o.format == "csv") {
-            std::string line = csv_field(r.path) + "," + csv_field(r.error);
-            char buf[32];
-            if (r.ok())
-                for (float v : r.logits) std::snprintf(buf, sizeof buf, ",%.9g", v), line += buf;
-            else
-                line.append(static_cast<std::size_t>(D), ',');
-            out.write(line + "\n");
-        } else {
-            std::string rec = "{\"path\": " + json_string(r.path);
-            if (r.ok()) {
-                rec += ", \"embedding\": [";
+    classify_stream(
+        *model, source,
+        [&](ClassifyResult&& r) {
+            ++n;
+            if (!r.ok()) ++failed;
+            if (r.ok() && o.normalize) l2_normalize(r.logits);
+            if (o.format == "npy") {
+                if (r.ok()) {
+                    out.write(std::string_view(reinterpret_cast<const char*>(r.logits.data()), r.logits.size() * 4));
+                    path_out->write(r.path + "\n");
+                    path_out->flush();
+                    ++rows;
+                } else {
+                    warn(r.path + ": " + r.error + " (no row)");
+                }
+            } else if (o.format == "csv") {
+                std::string line = csv_field(r.path) + "," + csv_field(r.error);
                 char buf[32];
-                for (std::size_t i = 0; i < r.logits.size(); ++i)
-                    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", r.logits[i]), rec += buf;
-                rec += "]}";
+                if (r.ok())
+                    for (float v : r.logits) std::snprintf(buf, sizeof buf, ",%.9g", v), line += buf;
+                else line.append(static_cast<std::size_t>(D), ',');
+                out.write(line + "\n");
             } else {
-                rec += ", \"error\": " + json_string(r.error) + "}";
+                std::string rec = "{\"path\": " + json_string(r.path);
+                if (r.ok()) {
+                    rec += ", \"embedding\": [";
+                    char buf[32];
+                    for (std::size_t i = 0; i < r.logits.size(); ++i)
+                        std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", r.logits[i]), rec += buf;
+                    rec += "]}";
+                } else {
+                    rec += ", \"error\": " + json_string(r.error) + "}";
+                }
+                out.write(o.format == "json" ? (n > 1 ? ",\n" : "\n") + rec : rec + "\n");
             }
-            out.write(o.format == "json" ? (n > 1 ? ",\n" : "\n") + rec : rec + "\n");
-        }
-        out.flush();
-        progress.tick(n, failed);
-        return true;
-    }, po);
+            out.flush();
+            progress.tick(n, failed);
+            return true;
+        },
+        po);
     progress.finish();
     if (o.format == "json") out.write(n ? "\n]\n" : "]\n");
     out.flush();
@@ -195,13 +198,19 @@ void setup_embed(CLI::App& app, std::function<int()>& run) {
     auto* sub = app.add_subcommand("embed", "Feature vectors (the head's input, or --pool cls|mean) of images");
     opt->model.add_to(*sub);
     sub->add_option("inputs", opt->inputs, "Image files or folders; '-' reads one encoded image from stdin");
-    sub->add_option("-f,--format", opt->format, "Output format (npy: an N x D float32 matrix at -o FILE, rows listed "
-                                                "in FILE.paths.txt)")
-        ->check(CLI::IsMember({"jsonl", "json", "csv", "npy"}))->capture_default_str();
-    sub->add_option("--pool", opt->pool, "head: what the classifier sees; cls: the class token; mean: the mean patch token")
-        ->check(CLI::IsMember({"head", "cls", "mean"}))->capture_default_str();
+    sub->add_option("-f,--format", opt->format,
+                    "Output format (npy: an N x D float32 matrix at -o FILE, rows listed "
+                    "in FILE.paths.txt)")
+        ->check(CLI::IsMember({"jsonl", "json", "csv", "npy"}))
+        ->capture_default_str();
+    sub->add_option("--pool", opt->pool,
+                    "head: what the classifier sees; cls: the class token; mean: the mean patch token")
+        ->check(CLI::IsMember({"head", "cls", "mean"}))
+        ->capture_default_str();
     sub->add_flag("--normalize", opt->normalize, "Scale each vector to unit L2 length");
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     sub->add_flag("-r,--recursive", opt->recursive, "Descend into sub-folders");
     sub->add_option("--ext", opt->ext, "Comma-separated extensions picked from folders");
     sub->add_option("--files-from", opt->files_from, "Read input paths from FILE ('-' = stdin), one per line");

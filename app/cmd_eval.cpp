@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <stdexcept>
 #include <cstdio>
 #include <iostream>
+#include <limits>
+#include <stdexcept>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -47,16 +47,17 @@ int run_eval(const EvalCliOptions& o) {
     eo.pipeline.batch_size = o.batch_size;
     eo.pipeline.cancelled = [] { return interrupted(); };
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    eo.pipeline.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;   // idle priority, see classify
+    eo.pipeline.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;  // idle priority, see classify
     const EvalResult r = evaluate(*model, o.root, eo);
     if (interrupted())
-        throw std::runtime_error("interrupted after " + std::to_string(r.n + r.unreadable) + " images: no accuracy reported");
+        throw std::runtime_error("interrupted after " + std::to_string(r.n + r.unreadable) +
+                                 " images: no accuracy reported");
     const auto& labels = model->spec().labels;
     for (const auto& w : r.warnings) warn(text_field(w));
     for (const auto& e : r.errors) warn("unreadable: " + text_field(e));
 
     OutputSink out(STDOUT_FILENO, "stdout");
-    auto accuracy = [&](std::size_t c) {   // NaN (null / "-") for a class with no images: not a score of 0
+    auto accuracy = [&](std::size_t c) {  // NaN (null / "-") for a class with no images: not a score of 0
         return r.class_total[c] ? static_cast<double>(r.class_correct[c]) / static_cast<double>(r.class_total[c]) : NAN;
     };
     if (o.format == "json") {
@@ -70,10 +71,13 @@ int run_eval(const EvalCliOptions& o) {
         j["seconds"] = r.seconds;
         nlohmann::json per = nlohmann::json::array();
         for (std::size_t c = 0; c < r.classes.size(); ++c)
-            per.push_back({{"folder", r.classes[c].folder}, {"index", r.classes[c].index},
-                           {"label", labels[r.classes[c].index]}, {"n", r.class_total[c]}, {"accuracy", accuracy(c)}});
+            per.push_back({{"folder", r.classes[c].folder},
+                           {"index", r.classes[c].index},
+                           {"label", labels[r.classes[c].index]},
+                           {"n", r.class_total[c]},
+                           {"accuracy", accuracy(c)}});
         j["per_class"] = per;
-        j["confusion"] = r.confusion;   // rows: folders in per_class order; columns: model classes
+        j["confusion"] = r.confusion;  // rows: folders in per_class order; columns: model classes
         out.write(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         out.flush();
         return r.unreadable ? kSomeInputsFailed : kOk;
@@ -113,11 +117,16 @@ void setup_eval(CLI::App& app, std::function<int()>& run) {
     auto* sub = app.add_subcommand("eval", "Measure accuracy on a labelled folder (ROOT/<class>/<images>)");
     opt->model.add_to(*sub);
     sub->add_option("root", opt->root, "ImageFolder root")->required();
-    sub->add_option("-f,--format", opt->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     sub->add_option("-l,--limit", opt->limit, "Evaluate at most N images, taken round-robin across classes")
         ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
-    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads (0 = auto)")->check(CLI::Range(0, 1024));
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads (0 = auto)")
+        ->check(CLI::Range(0, 1024));
     sub->callback([opt, &run] { run = [opt] { return run_eval(*opt); }; });
 }
 

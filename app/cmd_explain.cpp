@@ -97,8 +97,9 @@ int run_explain(const ExplainCliOptions& o) {
     guard_standard_descriptors();
     install_interrupt_handlers();
     if (std::count(o.inputs.begin(), o.inputs.end(), "-") + (o.files_from == "-" ? 1 : 0) > 1)
-        throw std::runtime_error("standard input can be read once: '-' (an image) and --files-from - (a list) exclude "
-                                 "each other, and '-' may be given once");
+        throw std::runtime_error(
+            "standard input can be read once: '-' (an image) and --files-from - (a list) exclude "
+            "each other, and '-' may be given once");
     InputOptions in;
     in.recursive = o.recursive;
     if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
@@ -108,8 +109,8 @@ int run_explain(const ExplainCliOptions& o) {
     InputList inputs(o.inputs, in);
     inputs.warn = [](const std::string& m) { warn(m); };
 
-    auto model = load_model(o.model);   // model problems are fatal before any output is written
-    AttentionRecorder recorder(model->config(), eo);   // refuses a model without a class token
+    auto model = load_model(o.model);                 // model problems are fatal before any output is written
+    AttentionRecorder recorder(model->config(), eo);  // refuses a model without a class token
     model->set_attention_sink([&recorder](int block, const float* p, std::int64_t B, std::int64_t H, std::int64_t T) {
         recorder.on_attention(block, p, B, H, T);
     });
@@ -153,7 +154,7 @@ int run_explain(const ExplainCliOptions& o) {
     po.top_k = o.top_k;
     po.max_pixels = o.max_pixels;
     po.keep_image = true;
-    po.window = 2 * o.batch_size;   // decoded originals are held until drawn on: keep fewer ahead
+    po.window = 2 * o.batch_size;  // decoded originals are held until drawn on: keep fewer ahead
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     po.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;
 
@@ -167,45 +168,51 @@ int run_explain(const ExplainCliOptions& o) {
     };
     writer->begin();
     try {
-    classify_stream(*model, source, [&](ClassifyResult&& r) {
-        RecordExtras x;
-        const fs::path png = names ? names->claim(r.path) : fs::path();
-        if (r.ok()) {
-            const std::vector<float> map = recorder.pop();   // this input's row of the batch
-            if (names) {
-                cv::Mat overlay = render_overlay(r.image, heat_on_original(map, grid, r.image.size(), model->spec().preprocess), style);
-                if (o.side_by_side) {
-                    char prob[32];
-                    std::snprintf(prob, sizeof prob, "%.3f", r.top_k.front().prob);
-                    overlay = side_by_side(r.image, overlay, r.top_k.front().label + " " + prob);
+        classify_stream(
+            *model, source,
+            [&](ClassifyResult&& r) {
+                RecordExtras x;
+                const fs::path png = names ? names->claim(r.path) : fs::path();
+                if (r.ok()) {
+                    const std::vector<float> map = recorder.pop();  // this input's row of the batch
+                    if (names) {
+                        cv::Mat overlay = render_overlay(
+                            r.image, heat_on_original(map, grid, r.image.size(), model->spec().preprocess), style);
+                        if (o.side_by_side) {
+                            char prob[32];
+                            std::snprintf(prob, sizeof prob, "%.3f", r.top_k.front().prob);
+                            overlay = side_by_side(r.image, overlay, r.top_k.front().label + " " + prob);
+                        }
+                        if (!write_png_atomic(overlay, png, o.overwrite)) {
+                            r.error = "overlay " + png.string() +
+                                      " already exists (not replaced; --overwrite replaces it)";
+                            r.top_k.clear();
+                        }
+                    }
+                    if (r.ok()) {
+                        x.json.emplace_back("method", json_string(to_string(eo.method)));
+                        x.json.emplace_back("grid", "[" + std::to_string(grid) + "," + std::to_string(grid) + "]");
+                        x.json.emplace_back("map", rounded(map).dump());
+                        x.json.emplace_back("overlay", names ? json_string(png.string()) : "null");
+                        if (names) x.text.emplace_back("overlay", png.string());
+                    }
                 }
-                if (!write_png_atomic(overlay, png, o.overwrite)) {
-                    r.error = "overlay " + png.string() + " already exists (not replaced; --overwrite replaces it)";
-                    r.top_k.clear();
+                r.image.release();
+                if (o.format == "text" && r.top_k.size() > 1) r.top_k.resize(1);  // text: the top-1 and the overlay
+                writer->write(r, x);
+                ++n;
+                if (!r.ok()) {
+                    ++failed;
+                    if (o.fail_fast) {
+                        warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " +
+                             text_field(r.error));
+                        return false;
+                    }
                 }
-            }
-            if (r.ok()) {
-                x.json.emplace_back("method", json_string(to_string(eo.method)));
-                x.json.emplace_back("grid", "[" + std::to_string(grid) + "," + std::to_string(grid) + "]");
-                x.json.emplace_back("map", rounded(map).dump());
-                x.json.emplace_back("overlay", names ? json_string(png.string()) : "null");
-                if (names) x.text.emplace_back("overlay", png.string());
-            }
-        }
-        r.image.release();
-        if (o.format == "text" && r.top_k.size() > 1) r.top_k.resize(1);   // text: the top-1 and the overlay
-        writer->write(r, x);
-        ++n;
-        if (!r.ok()) {
-            ++failed;
-            if (o.fail_fast) {
-                warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " + text_field(r.error));
-                return false;
-            }
-        }
-        progress.tick(n, failed);
-        return true;
-    }, po);
+                progress.tick(n, failed);
+                return true;
+            },
+            po);
     } catch (...) {
         // What is finished is kept: the records are closed off and --output committed (not when writing failed).
         if (!out.failed()) {
@@ -229,28 +236,47 @@ int run_explain(const ExplainCliOptions& o) {
 
 void setup_explain(CLI::App& app, std::function<int()>& run) {
     auto opt = std::make_shared<ExplainCliOptions>();
-    auto* sub = app.add_subcommand("explain", "Show where the model looked: attention maps as PNG overlays and numbers");
+    auto* sub = app.add_subcommand("explain",
+                                   "Show where the model looked: attention maps as PNG overlays and numbers");
     opt->model.add_to(*sub);
     sub->add_option("inputs", opt->inputs, "Image files or folders; '-' reads one encoded image from stdin");
-    sub->add_option("--method", opt->method, "rollout: attention rollout over all layers; attention: the last "
-                    "layer's class-token attention")->check(CLI::IsMember({"rollout", "attention"}))->capture_default_str();
+    sub->add_option("--method", opt->method,
+                    "rollout: attention rollout over all layers; attention: the last "
+                    "layer's class-token attention")
+        ->check(CLI::IsMember({"rollout", "attention"}))
+        ->capture_default_str();
     sub->add_option("--head-fusion", opt->head_fusion, "How the heads of a layer are combined")
-        ->check(CLI::IsMember({"mean", "max", "min"}))->capture_default_str();
-    sub->add_option("--discard-ratio", opt->discard_ratio, "rollout: zero this fraction of each layer's smallest "
-                    "attention weights (never the class token's own)")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+        ->check(CLI::IsMember({"mean", "max", "min"}))
+        ->capture_default_str();
+    sub->add_option("--discard-ratio", opt->discard_ratio,
+                    "rollout: zero this fraction of each layer's smallest "
+                    "attention weights (never the class token's own)")
+        ->check(CLI::Range(0.0, 0.99))
+        ->capture_default_str();
     sub->add_option("--head", opt->head, "attention: this head alone (0-based) instead of fusing the heads")
         ->check(CLI::NonNegativeNumber);
-    sub->add_option("-d,--output-dir", opt->output_dir, "Write DIR/<input stem>.png overlays (created if missing); "
+    sub->add_option("-d,--output-dir", opt->output_dir,
+                    "Write DIR/<input stem>.png overlays (created if missing); "
                     "without it only the records are written");
-    sub->add_flag("--side-by-side", opt->side_by_side, "The original and the overlay next to each other, top-1 label on it");
-    sub->add_flag("--overwrite", opt->overwrite, "Replace overlays that already exist (otherwise such an input gets an error record)");
-    sub->add_option("--alpha", opt->alpha, "Weight of the heatmap in the blend")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-    sub->add_option("-k,--top-k", opt->top_k, "Number of classes reported per image (json, jsonl; text shows the top 1)")
-        ->check(CLI::Range(1, 1000000))->capture_default_str();
+    sub->add_flag("--side-by-side", opt->side_by_side,
+                  "The original and the overlay next to each other, top-1 label on it");
+    sub->add_flag("--overwrite", opt->overwrite,
+                  "Replace overlays that already exist (otherwise such an input gets an error record)");
+    sub->add_option("--alpha", opt->alpha, "Weight of the heatmap in the blend")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    sub->add_option("-k,--top-k", opt->top_k,
+                    "Number of classes reported per image (json, jsonl; text shows the top 1)")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
     sub->add_option("-f,--format", opt->format, "Output format")
-        ->check(CLI::IsMember({"text", "json", "jsonl"}))->capture_default_str();
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
-    sub->add_option("--decode-threads", opt->decode_threads, "Decode/preprocess threads, run at idle priority (0 = one per core)")
+        ->check(CLI::IsMember({"text", "json", "jsonl"}))
+        ->capture_default_str();
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    sub->add_option("--decode-threads", opt->decode_threads,
+                    "Decode/preprocess threads, run at idle priority (0 = one per core)")
         ->check(CLI::NonNegativeNumber);
     sub->add_flag("-r,--recursive", opt->recursive, "Descend into sub-folders");
     sub->add_option("--ext", opt->ext, "Comma-separated extensions picked from folders (default: common image types)");
@@ -261,13 +287,14 @@ void setup_explain(CLI::App& app, std::function<int()>& run) {
     auto* pon = sub->add_flag("--progress", opt->progress_on, "Always show the progress bar on stderr");
     auto* poff = sub->add_flag("--no-progress", opt->progress_off, "Never show the progress bar");
     pon->excludes(poff);
-    sub->add_option("--max-pixels", opt->max_pixels, "Reject images with more pixels than this (checked before decoding)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--max-pixels", opt->max_pixels,
+                    "Reject images with more pixels than this (checked before decoding)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     sub->callback([opt, sub, &run] {
         if (opt->inputs.empty() && opt->files_from.empty() && ::isatty(STDIN_FILENO))
             run = [sub] { return std::cerr << sub->help("vit"), kFatal; };
-        else
-            run = [opt] { return run_explain(*opt); };
+        else run = [opt] { return run_explain(*opt); };
     });
 }
 

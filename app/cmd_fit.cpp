@@ -47,7 +47,8 @@ struct Folder {
 
 Folder scan(const fs::path& root) {
     std::error_code ec;
-    if (!fs::is_directory(root, ec)) throw InputError(root.string() + ": not a directory (expected ROOT/<class>/<images>)");
+    if (!fs::is_directory(root, ec))
+        throw InputError(root.string() + ": not a directory (expected ROOT/<class>/<images>)");
     Folder f;
     std::vector<fs::path> dirs;
     for (const auto& e : fs::directory_iterator(root, ec))
@@ -86,17 +87,20 @@ ProbeData embed(VitModel& model, const Folder& f, int batch_size, std::vector<st
         ++next;
         return true;
     };
-    classify_stream(model, source, [&](ClassifyResult&& r) {
-        ++n;
-        if (!r.ok()) bad.push_back(r.path + ": " + r.error);
-        else {
-            d.x.insert(d.x.end(), r.logits.begin(), r.logits.end());
-            d.y.push_back(f.images[r.seq].second);
-            ++d.n;
-        }
-        progress.tick(n, static_cast<std::int64_t>(bad.size()));
-        return true;
-    }, po);
+    classify_stream(
+        model, source,
+        [&](ClassifyResult&& r) {
+            ++n;
+            if (!r.ok()) bad.push_back(r.path + ": " + r.error);
+            else {
+                d.x.insert(d.x.end(), r.logits.begin(), r.logits.end());
+                d.y.push_back(f.images[r.seq].second);
+                ++d.n;
+            }
+            progress.tick(n, static_cast<std::int64_t>(bad.size()));
+            return true;
+        },
+        po);
     progress.finish();
     return d;
 }
@@ -111,7 +115,8 @@ int run_fit(const FitOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     const fs::path out_dir = o.output;
     std::error_code ec;
-    if (fs::exists(out_dir, ec)) throw std::runtime_error(o.output + ": already exists (vit fit writes a new directory)");
+    if (fs::exists(out_dir, ec))
+        throw std::runtime_error(o.output + ": already exists (vit fit writes a new directory)");
     Folder train = scan(o.train_root);
     if (train.classes.size() < 2)
         throw InputError(o.train_root + ": " + std::to_string(train.classes.size()) +
@@ -134,7 +139,8 @@ int run_fit(const FitOptions& o) {
     std::vector<std::string> bad;
     ProbeData data = embed(*model, train, o.batch_size, bad, tty);
     if (!bad.empty()) {
-        warn(std::to_string(bad.size()) + " unreadable image(s) skipped" + (o.verbose ? ":" : " (--verbose lists them)"));
+        warn(std::to_string(bad.size()) + " unreadable image(s) skipped" +
+             (o.verbose ? ":" : " (--verbose lists them)"));
         if (o.verbose)
             for (const auto& b : bad) std::cerr << "  " << b << "\n";
     }
@@ -187,7 +193,8 @@ int run_fit(const FitOptions& o) {
     // Written into a temporary directory next to the destination, then renamed into place.
     const fs::path parent = out_dir.parent_path().empty() ? fs::path(".") : out_dir.parent_path();
     std::string tmpl = (parent / ("." + out_dir.filename().string() + ".vit-tmp-XXXXXX")).string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error(o.output + ": cannot create a temporary directory next to it");
+    if (!::mkdtemp(tmpl.data()))
+        throw std::runtime_error(o.output + ": cannot create a temporary directory next to it");
     const fs::path tmp = tmpl;
     try {
         nlohmann::json cfg;
@@ -214,15 +221,21 @@ int run_fit(const FitOptions& o) {
 
 void setup_fit(CLI::App& app, std::function<int()>& run) {
     auto opt = std::make_shared<FitOptions>();
-    auto* sub = app.add_subcommand("fit", "Train a new head for your own classes from an ImageFolder (ROOT/<class>/<images>)");
+    auto* sub = app.add_subcommand("fit",
+                                   "Train a new head for your own classes from an ImageFolder (ROOT/<class>/<images>)");
     opt->model.add_to(*sub);
     sub->add_option("train_root", opt->train_root, "ImageFolder of training images")->required();
     sub->add_option("-o,--output", opt->output, "Model directory to write (must not exist)")->required();
     sub->add_option("--val", opt->val_root, "ImageFolder of validation images (same class names)");
-    sub->add_option("--epochs", opt->epochs, "Solver iterations at most (L-BFGS)")->check(CLI::Range(1, 100000))->capture_default_str();
-    sub->add_option("--l2", opt->l2, "L2 strength (default: chosen by 5-fold cross-validation)")->check(CLI::Range(0.0, 1e6));
+    sub->add_option("--epochs", opt->epochs, "Solver iterations at most (L-BFGS)")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    sub->add_option("--l2", opt->l2, "L2 strength (default: chosen by 5-fold cross-validation)")
+        ->check(CLI::Range(0.0, 1e6));
     sub->add_option("--seed", opt->seed, "Seed of the cross-validation folds")->capture_default_str();
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     sub->add_flag("--verbose", opt->verbose, "List the unreadable images");
     sub->callback([opt, &run] { run = [opt] { return run_fit(*opt); }; });
 }

@@ -39,7 +39,7 @@ int list_model_names() {
 void setup_generate(CLI::App& app, std::function<int()>& run, const std::string& version) {
     auto what = std::make_shared<std::string>();
     auto* gen = app.add_subcommand("__generate", "Write the man page or a shell completion script to stdout");
-    gen->group("");   // hidden
+    gen->group("");  // hidden
     gen->add_option("what", *what, "man, bash or zsh")->required()->check(CLI::IsMember({"man", "bash", "zsh"}));
     gen->callback([&app, what, version, &run] {
         run = [&app, what, version] {

@@ -83,7 +83,7 @@ fs::path default_model_dir() {
 
 fs::path resolve_model_arg(const std::string& arg) {
     std::error_code ec;
-    if (fs::exists(arg, ec)) return arg;   // a directory, or a file that load_model_dir names as the wrong thing
+    if (fs::exists(arg, ec)) return arg;  // a directory, or a file that load_model_dir names as the wrong thing
     if (auto dir = find_builtin_model(arg)) return *dir;
     std::string repo_id, revision;
     if (parse_hub_arg(arg, repo_id, revision)) {

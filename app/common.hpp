@@ -23,10 +23,10 @@ struct ModelOptions {
     std::string weights;
     std::string precision = "fp32";
     int threads = 0;
-    int image_size = 0;                     // run at this resolution (0 = the model's own)
+    int image_size = 0;  // run at this resolution (0 = the model's own)
 
     void add_to(CLI::App& app, bool with_precision = true);
-    ModelSpec resolve() const;              // throws ModelError
+    ModelSpec resolve() const;  // throws ModelError
 };
 
 // The built-in default model, ImageNet-1k DeiT-tiny (models/deit-tiny-imagenet).
@@ -56,6 +56,6 @@ int apply_threads(int threads);
 // Loads the model, printing weight warnings to stderr.
 std::unique_ptr<VitModel> load_model(const ModelOptions& opt);
 
-void warn(const std::string& msg);          // "vit: warning: ..." on stderr
+void warn(const std::string& msg);  // "vit: warning: ..." on stderr
 
 }  // namespace vit::app

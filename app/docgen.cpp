@@ -82,8 +82,7 @@ std::string man_option(const CLI::Option* o) {
     std::ostringstream os;
     os << ".TP\n";
     if (o->get_positional()) {
-        os << "\\fI" << roff(o->get_name(true)) << "\\fR"
-           << (o->get_items_expected_max() > 1 ? " ..." : "") << "\n";
+        os << "\\fI" << roff(o->get_name(true)) << "\\fR" << (o->get_items_expected_max() > 1 ? " ..." : "") << "\n";
     } else {
         std::vector<std::string> sw;
         for (const auto& s : switches(o)) sw.push_back("\\fB" + roff(s) + "\\fR");
@@ -102,7 +101,7 @@ std::string man_option(const CLI::Option* o) {
 
 // --- shell helpers ------------------------------------------------------------------------------------------
 
-std::string sh_quote(const std::string& s) {   // '...' for bash and zsh
+std::string sh_quote(const std::string& s) {  // '...' for bash and zsh
     std::string q = "'";
     for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
@@ -130,8 +129,8 @@ std::string man_page(const CLI::App& root, const std::string& version) {
         os << "\\fBvit " << roff(sub->get_name()) << "\\fR [\\fIOPTIONS\\fR]";
         for (const CLI::Option* o : visible_options(*sub))
             if (o->get_positional())
-                os << " [\\fI" << roff(o->get_name(true)) << "\\fR"
-                   << (o->get_items_expected_max() > 1 ? " ..." : "") << "]";
+                os << " [\\fI" << roff(o->get_name(true)) << "\\fR" << (o->get_items_expected_max() > 1 ? " ..." : "")
+                   << "]";
         os << "\n.br\n";
     }
     os << ".B vit \\-\\-version\n"
@@ -147,7 +146,7 @@ std::string man_page(const CLI::App& root, const std::string& version) {
     for (const CLI::App* sub : visible_subcommands(root)) {
         os << ".SS " << roff(sub->get_name()) << "\n" << roff(sub->get_description()) << "\n";
         for (const CLI::Option* o : visible_options(*sub))
-            if (o != sub->get_help_ptr()) os << man_option(o);   // -h, --help: once, under GLOBAL OPTIONS
+            if (o != sub->get_help_ptr()) os << man_option(o);  // -h, --help: once, under GLOBAL OPTIONS
     }
     os << ".SH ENVIRONMENT\n"
        << ".TP\n.B VIT_DEFAULT_MODEL\nModel directory used when no \\fB\\-\\-model\\fR or \\fB\\-\\-config\\fR is "
@@ -217,15 +216,12 @@ std::string bash_completion(const CLI::App& root) {
             else if (is_model(o))
                 values << "COMPREPLY=($(compgen -W \"$(\"$vit\" __models 2>/dev/null)\" -- \"$cur\") "
                           "$(compgen -d -- \"$cur\")); compopt -o filenames 2>/dev/null ;;\n";
-            else if (numeric(o))
-                values << ";;\n";
-            else
-                values << "COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null ;;\n";
+            else if (numeric(o)) values << ";;\n";
+            else values << "COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null ;;\n";
         }
         os << "        " << sub->get_name() << ")\n"
            << "            case $prev in\n"
-           << values.str()
-           << "                *)\n"
+           << values.str() << "                *)\n"
            << "                    if [[ $cur == -* ]]; then\n"
            << "                        COMPREPLY=($(compgen -W " << sh_quote(join(opts, "\n")) << " -- \"$cur\"))\n"
            << "                    else\n"
@@ -282,7 +278,7 @@ std::string zsh_completion(const CLI::App& root) {
             if (takes_value(o)) {
                 const auto ch = choices(o);
                 const std::string what = ":" + zsh_desc(base_type(o)) + ":";
-                action = !ch.empty() ? what + "(" + join(ch, " ") + ")"
+                action = !ch.empty()   ? what + "(" + join(ch, " ") + ")"
                          : is_model(o) ? what + "_vit_models"
                          : numeric(o)  ? what + " "
                                        : what + "_files";
@@ -293,8 +289,7 @@ std::string zsh_completion(const CLI::App& root) {
             if (sw.size() > 1)
                 os << "                        " << sh_quote(excl) << "{" << join(sw, ",") << "}"
                    << sh_quote(desc + action) << " \\\n";
-            else
-                os << "                        " << sh_quote(sw[0] + desc + action) << " \\\n";
+            else os << "                        " << sh_quote(sw[0] + desc + action) << " \\\n";
         }
         os << "                        && return 0 ;;\n";
     }

@@ -16,9 +16,7 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 
-extern "C" void on_stop_signal(int) {
-    g_stop = 1;
-}
+extern "C" void on_stop_signal(int) { g_stop = 1; }
 
 // Installs the Ctrl-C/SIGTERM handler for the length of a pull (no SA_RESTART: waits end early) and restores
 // what was there before.
@@ -68,11 +66,8 @@ hub::Snapshot pull_with_progress(const hub::Settings& s, const std::string& repo
                     told_wait = true;
                 }
                 break;
-            case Stage::Done:
-                bar.end_line();
-                break;
-            case Stage::Resolving:
-                break;
+            case Stage::Done: bar.end_line(); break;
+            case Stage::Resolving: break;
         }
         return g_stop == 0;
     };

@@ -15,9 +15,8 @@ namespace {
 
 // What a bug report needs: vit's version and commit, the libraries as loaded, the CPU ISA oneDNN dispatches to.
 std::string version_text() {
-    return std::string("vit ") + VIT_VERSION + " (git " + VIT_GIT_COMMIT + ")\n" +
-           "oneDNN " + vit::onednn_version() + ", CPU ISA " + vit::cpu_isa_name() + "\n" +
-           "OpenCV " + vit::opencv_version();
+    return std::string("vit ") + VIT_VERSION + " (git " + VIT_GIT_COMMIT + ")\n" + "oneDNN " + vit::onednn_version() +
+           ", CPU ISA " + vit::cpu_isa_name() + "\n" + "OpenCV " + vit::opencv_version();
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ void OutputSink::flush() {
         const ssize_t w = ::write(fd_, buf_.data() + done, buf_.size() - done);
         if (w < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN) {   // a non-blocking descriptor inherited from the caller: wait until writable
+            if (errno == EAGAIN) {  // a non-blocking descriptor inherited from the caller: wait until writable
                 pollfd p{fd_, POLLOUT, 0};
                 ::poll(&p, 1, 1000);
                 continue;
@@ -51,14 +51,14 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
     if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(i + 1) ? 2 : 0;
     if (c >= 0xE0 && c <= 0xEF) {
         if (left < 3 || !cont(i + 1) || !cont(i + 2)) return 0;
-        if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
-        if (c == 0xED && b(i + 1) > 0x9F) return 0;   // a surrogate
+        if (c == 0xE0 && b(i + 1) < 0xA0) return 0;  // overlong
+        if (c == 0xED && b(i + 1) > 0x9F) return 0;  // a surrogate
         return 3;
     }
     if (c >= 0xF0 && c <= 0xF4) {
         if (left < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-        if (c == 0xF0 && b(i + 1) < 0x90) return 0;   // overlong
-        if (c == 0xF4 && b(i + 1) > 0x8F) return 0;   // above U+10FFFF
+        if (c == 0xF0 && b(i + 1) < 0x90) return 0;  // overlong
+        if (c == 0xF4 && b(i + 1) > 0x8F) return 0;  // above U+10FFFF
         return 4;
     }
     return 0;
@@ -76,7 +76,7 @@ std::string fmt_prob(float p) {
     return buf;
 }
 
-std::string json_number(double v) { return nlohmann::json(v).dump(); }   // NaN -> null
+std::string json_number(double v) { return nlohmann::json(v).dump(); }  // NaN -> null
 
 std::string json_record(const ClassifyResult& r, bool logits, const RecordExtras& extras) {
     std::string o = "{\"path\":" + json_string(r.path);
@@ -145,7 +145,8 @@ public:
         } else {
             out_.write(text_field(r.path) + "\n");
             for (const auto& p : r.top_k)
-                out_.write("  " + fmt_prob(p.prob) + "  " + text_field(p.label) + " (" + std::to_string(p.index) + ")\n");
+                out_.write("  " + fmt_prob(p.prob) + "  " + text_field(p.label) + " (" + std::to_string(p.index) +
+                           ")\n");
             if (!r.warning.empty()) out_.write("  warning: " + text_field(r.warning) + "\n");
             for (const auto& [key, value] : x.text) out_.write("  " + key + ": " + text_field(value) + "\n");
         }
@@ -218,7 +219,7 @@ std::string json_string(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         const std::size_t n = utf8_length(s, i);
-        if (n == 0) {   // not UTF-8: PEP 383 surrogate escape of the byte
+        if (n == 0) {  // not UTF-8: PEP 383 surrogate escape of the byte
             o += "\\udc" + hex2(c);
             ++i;
             continue;
@@ -344,7 +345,8 @@ bool record_path(const std::string& line, std::string& path) {
     return true;
 }
 
-std::unique_ptr<ResultWriter> make_writer(const std::string& format, OutputSink& out, int top_k, bool logits, bool header) {
+std::unique_ptr<ResultWriter> make_writer(const std::string& format, OutputSink& out, int top_k, bool logits,
+                                          bool header) {
     if (format == "jsonl") return std::make_unique<JsonlWriter>(out, logits);
     if (format == "json") return std::make_unique<JsonWriter>(out, logits);
     if (format == "csv") return std::make_unique<DelimitedWriter>(out, ',', top_k, logits, header);

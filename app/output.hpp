@@ -46,7 +46,7 @@ class ResultWriter {
 public:
     virtual ~ResultWriter() = default;
     virtual void begin() {}
-    void write(const ClassifyResult& r) { write(r, RecordExtras{}); }   // writes and flushes one record
+    void write(const ClassifyResult& r) { write(r, RecordExtras{}); }  // writes and flushes one record
     virtual void write(const ClassifyResult& r, const RecordExtras& extras) = 0;
     virtual void end() {}
 };
@@ -56,7 +56,7 @@ std::unique_ptr<ResultWriter> make_writer(const std::string& format, OutputSink&
                                           bool header = true);
 
 // The escapings above, one field each.
-std::string json_string(std::string_view s);   // with the quotes
+std::string json_string(std::string_view s);  // with the quotes
 std::string tsv_field(std::string_view s);
 std::string csv_field(std::string_view s);
 std::string text_field(std::string_view s);

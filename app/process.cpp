@@ -15,7 +15,7 @@ namespace {
 volatile std::sig_atomic_t g_signals = 0;
 
 extern "C" void on_signal(int sig) {
-    if (g_signals++ == 0) return;   // the first one: the run stops at the next check
+    if (g_signals++ == 0) return;  // the first one: the run stops at the next check
     // A second one: nothing more is committed; leave no temporary file behind and die of the signal.
     AtomicOutput::remove_temporaries_now();
     std::signal(sig, SIG_DFL);

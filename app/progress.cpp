@@ -75,7 +75,7 @@ void DownloadProgress::update(const std::string& file, std::int64_t done, std::i
         end_line();
         file_ = file;
         start_ = now;
-        start_bytes_ = done;   // a resumed file: speed counts this run's bytes only
+        start_bytes_ = done;  // a resumed file: speed counts this run's bytes only
     } else if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100) && done != total) {
         return;
     }
@@ -100,7 +100,7 @@ void DownloadProgress::update(const std::string& file, std::int64_t done, std::i
         std::snprintf(buf, sizeof buf, "  ETA %02d:%02d", eta / 60, eta % 60);
         line += buf;
     }
-    line += "\x1b[K";   // clear what a longer previous line left
+    line += "\x1b[K";  // clear what a longer previous line left
     std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
 }

@@ -33,7 +33,7 @@ public:
     explicit DownloadProgress(bool enabled) : enabled_(enabled) {}
     // Redraws at most ~10 times a second (always when `file` changes); total -1 when unknown.
     void update(const std::string& file, std::int64_t done, std::int64_t total);
-    void end_line();        // finishes the current line (before a message or at the end)
+    void end_line();  // finishes the current line (before a message or at the end)
     bool enabled() const { return enabled_; }
 
 private:
@@ -44,6 +44,6 @@ private:
     bool drawn_ = false;
 };
 
-std::string human_bytes(std::int64_t n);   // "12.3 MB" (powers of 1000, as the Hub shows sizes)
+std::string human_bytes(std::int64_t n);  // "12.3 MB" (powers of 1000, as the Hub shows sizes)
 
 }  // namespace vit::app

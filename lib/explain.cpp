@@ -46,14 +46,14 @@ void rollout_layer(double* a, int T, double discard_ratio) {
         double* row = a + static_cast<std::size_t>(i) * T;
         row[i] += 1.0;
         double sum = 0;
-        for (int j = 0; j < T; ++j) sum += row[j];   // (A + I) / 2 renormalised: the 1/2 cancels
+        for (int j = 0; j < T; ++j) sum += row[j];  // (A + I) / 2 renormalised: the 1/2 cancels
         for (int j = 0; j < T; ++j) row[j] /= sum;
     }
 }
 
 // The class-token row of A'_L ... A'_1 over the patches, max-normalised.
 std::vector<float> rollout_row(const std::vector<const double*>& layers, int T, int prefix) {
-    std::vector<double> r(layers.back(), layers.back() + T), next(T);   // e_0ᵀ A'_L
+    std::vector<double> r(layers.back(), layers.back() + T), next(T);  // e_0ᵀ A'_L
     for (std::size_t l = layers.size() - 1; l-- > 0;) {
         std::fill(next.begin(), next.end(), 0.0);
         const double* a = layers[l];
@@ -87,14 +87,14 @@ HeadFusion parse_head_fusion(const std::string& s) {
 
 std::string to_string(ExplainMethod m) { return m == ExplainMethod::Rollout ? "rollout" : "attention"; }
 
-std::string to_string(HeadFusion f) {
-    return f == HeadFusion::Mean ? "mean" : f == HeadFusion::Max ? "max" : "min";
-}
+std::string to_string(HeadFusion f) { return f == HeadFusion::Mean ? "mean" : f == HeadFusion::Max ? "max" : "min"; }
 
 void check_explainable(const ModelConfig& cfg, const ExplainOptions& opt) {
     if (!cfg.class_token)
-        throw ModelError("--method " + to_string(opt.method) + " follows the class token's attention, but this model "
-                         "has no class token (global_pool " + to_string(cfg.global_pool) + "): no map to show");
+        throw ModelError("--method " + to_string(opt.method) +
+                         " follows the class token's attention, but this model "
+                         "has no class token (global_pool " +
+                         to_string(cfg.global_pool) + "): no map to show");
     if (opt.head >= cfg.num_heads)
         throw ModelError("--head " + std::to_string(opt.head) + " is past the model's " +
                          std::to_string(cfg.num_heads) + " heads (0.." + std::to_string(cfg.num_heads - 1) + ")");
@@ -127,7 +127,9 @@ std::vector<float> class_attention_map(const float* last, int H, int T, int pref
         double acc = last[j];
         for (int h = 1; h < H; ++h) {
             const double v = last[h * TT + j];
-            acc = fusion == HeadFusion::Mean ? acc + v : fusion == HeadFusion::Max ? std::max(acc, v) : std::min(acc, v);
+            acc = fusion == HeadFusion::Mean  ? acc + v
+                  : fusion == HeadFusion::Max ? std::max(acc, v)
+                                              : std::min(acc, v);
         }
         row[j] = fusion == HeadFusion::Mean ? acc / H : acc;
     }

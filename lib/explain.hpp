@@ -20,8 +20,8 @@ enum class HeadFusion { Mean, Max, Min };
 struct ExplainOptions {
     ExplainMethod method = ExplainMethod::Rollout;
     HeadFusion fusion = HeadFusion::Mean;
-    double discard_ratio = 0;   // rollout: the fraction of each fused layer's smallest entries zeroed, in [0, 1)
-    int head = -1;              // attention: this head alone instead of fusing the heads; -1 = fuse
+    double discard_ratio = 0;  // rollout: the fraction of each fused layer's smallest entries zeroed, in [0, 1)
+    int head = -1;             // attention: this head alone instead of fusing the heads; -1 = fuse
 };
 
 // "rollout" | "attention", "mean" | "max" | "min"; std::invalid_argument naming the accepted values otherwise.
@@ -52,7 +52,7 @@ std::vector<float> class_attention_map(const float* last, int H, int T, int pref
 // Rollout keeps each block's fused [T, T] per image (L*B*T*T floats) until the last block; attention keeps none.
 class AttentionRecorder {
 public:
-    AttentionRecorder(const ModelConfig& cfg, const ExplainOptions& opt);   // check_explainable
+    AttentionRecorder(const ModelConfig& cfg, const ExplainOptions& opt);  // check_explainable
     void on_attention(int block, const float* probs, std::int64_t B, std::int64_t H, std::int64_t T);
     // The oldest queued map (Np floats, grid row-major); throws std::logic_error when none is queued.
     std::vector<float> pop();

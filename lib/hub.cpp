@@ -70,8 +70,8 @@ private:
 // huggingface_hub's hf_raise_for_status, with what to do in the message.
 void Puller::raise_for_status(const Response& r, const std::string& file) const {
     const std::string code = r.header("x-error-code"), msg = r.header("x-error-message");
-    const std::string from =
-        " (HTTP " + std::to_string(r.status) + " from " + r.url + (msg.empty() ? "" : ": " + msg) + ")";
+    const std::string from = " (HTTP " + std::to_string(r.status) + " from " + r.url + (msg.empty() ? "" : ": " + msg) +
+                             ")";
     const std::string token_hint = s_.token.empty()
                                        ? "set HF_TOKEN to a token that can read it"
                                        : "the token in HF_TOKEN was sent: check that its account can read it";
@@ -170,10 +170,8 @@ void Puller::fetch_file(const std::string& file) {
             // LFS files are named by their sha256, git files by their git blob sha1: check the bytes against it.
             std::string got;
             const std::string want = lower(etag);
-            if (is_hex(etag, 64))
-                got = detail::sha256_file(part);
-            else if (is_hex(etag, 40) && linked.empty())
-                got = detail::git_blob_sha1_file(part);
+            if (is_hex(etag, 64)) got = detail::sha256_file(part);
+            else if (is_hex(etag, 40) && linked.empty()) got = detail::git_blob_sha1_file(part);
             if (!got.empty() && got != want) {
                 fs::remove(part, ec);
                 throw HubError(HubError::Kind::Checksum,
@@ -194,8 +192,8 @@ void Puller::fetch_file(const std::string& file) {
 
 Snapshot Puller::run() {
     emit(Stage::Resolving, "");
-    const std::string api =
-        s_.endpoint + "/api/models/" + repo_id_ + "/revision/" + detail::url_quote(revision_, false);
+    const std::string api = s_.endpoint + "/api/models/" + repo_id_ + "/revision/" +
+                            detail::url_quote(revision_, false);
     const Response r = http_.fetch(
         api, false, [&] { return cancelled(); },
         [&](const std::string& why) { emit(Stage::Retrying, "", 0, -1, why); });

@@ -44,12 +44,8 @@ fs::path expand_home(const std::string& p) {
     return p;
 }
 
-bool name_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-}
-bool word_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-}
+bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; }
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 // One part of ORG/NAME, as huggingface_hub's validate_repo_id accepts it.
 bool repo_part_ok(const std::string& p, std::size_t max_len) {
@@ -69,17 +65,14 @@ Settings Settings::from_env() {
     const fs::path hf_home = !env("HF_HOME").empty()
                                  ? expand_home(env("HF_HOME"))
                                  : (xdg.empty() ? expand_home("~/.cache") : fs::path(xdg)) / "huggingface";
-    if (!env("HF_HUB_CACHE").empty())
-        s.cache_dir = expand_home(env("HF_HUB_CACHE"));
-    else if (!env("HUGGINGFACE_HUB_CACHE").empty())
-        s.cache_dir = expand_home(env("HUGGINGFACE_HUB_CACHE"));
-    else
-        s.cache_dir = hf_home / "hub";
+    if (!env("HF_HUB_CACHE").empty()) s.cache_dir = expand_home(env("HF_HUB_CACHE"));
+    else if (!env("HUGGINGFACE_HUB_CACHE").empty()) s.cache_dir = expand_home(env("HUGGINGFACE_HUB_CACHE"));
+    else s.cache_dir = hf_home / "hub";
     s.token = env("HF_TOKEN");
     if (s.token.empty()) s.token = env("HUGGING_FACE_HUB_TOKEN");
     if (s.token.empty()) {
-        const fs::path token_file =
-            !env("HF_TOKEN_PATH").empty() ? expand_home(env("HF_TOKEN_PATH")) : hf_home / "token";
+        const fs::path token_file = !env("HF_TOKEN_PATH").empty() ? expand_home(env("HF_TOKEN_PATH"))
+                                                                  : hf_home / "token";
         std::ifstream in(token_file);
         std::string t;
         if (in && std::getline(in, t)) {
@@ -130,9 +123,7 @@ std::string normalize_etag(std::string etag) {
     return etag;
 }
 
-fs::path blob_path(const fs::path& repo_dir, const std::string& etag) {
-    return repo_dir / "blobs" / etag;
-}
+fs::path blob_path(const fs::path& repo_dir, const std::string& etag) { return repo_dir / "blobs" / etag; }
 
 namespace {
 
@@ -238,9 +229,7 @@ std::string digest_file(const fs::path& p, const EVP_MD* md_type, const std::str
 
 }  // namespace
 
-std::string sha256_file(const fs::path& p) {
-    return digest_file(p, EVP_sha256(), "");
-}
+std::string sha256_file(const fs::path& p) { return digest_file(p, EVP_sha256(), ""); }
 
 std::string git_blob_sha1_file(const fs::path& p) {
     std::error_code ec;
@@ -361,8 +350,8 @@ std::vector<std::string> missing_in_snapshot(const fs::path& dir, const std::str
 
 std::optional<Snapshot> find_cached(const Settings& s, const std::string& repo_id, const std::string& revision) {
     const fs::path repo = repo_folder(s, repo_id);
-    const std::optional<std::string> commit =
-        detail::is_commit_hash(revision) ? revision : detail::read_ref(repo, revision);
+    const std::optional<std::string> commit = detail::is_commit_hash(revision) ? revision
+                                                                               : detail::read_ref(repo, revision);
     if (!commit) return std::nullopt;
     const fs::path dir = repo / "snapshots" / *commit;
     std::error_code ec;

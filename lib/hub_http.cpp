@@ -143,16 +143,12 @@ bool transient(CURLcode rc) {
         case CURLE_OPERATION_TIMEDOUT:
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
-        case CURLE_SSL_CONNECT_ERROR:
-            return true;
-        default:
-            return false;
+        case CURLE_SSL_CONNECT_ERROR: return true;
+        default: return false;
     }
 }
 
-bool retryable_status(long s) {
-    return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
-}
+bool retryable_status(long s) { return s == 429 || s == 500 || s == 502 || s == 503 || s == 504; }
 
 std::string curl_text(CURLcode rc, const char* errbuf) {
     return (errbuf && *errbuf) ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
@@ -188,9 +184,7 @@ Http::Http(const Settings& s) : endpoint_origin_(origin_of(s.endpoint)), token_(
     if (!curl_) throw HubError(HubError::Kind::Network, "cannot start libcurl (curl_easy_init failed)");
 }
 
-Http::~Http() {
-    curl_easy_cleanup(curl_);
-}
+Http::~Http() { curl_easy_cleanup(curl_); }
 
 void Http::prepare(const std::string& url) {
     curl_easy_reset(curl_);

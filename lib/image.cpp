@@ -13,13 +13,13 @@
 #include <stdexcept>
 
 #include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgcodecs.hpp>   // the IMREAD_* flags only: decoding goes through image_codecs.hpp
+#include <opencv2/imgcodecs.hpp>  // the IMREAD_* flags only: decoding goes through image_codecs.hpp
 #include <opencv2/imgproc.hpp>
 
 #include "byte_reader.hpp"
 #include "gif.hpp"
-#include "image_codecs.hpp"
 #include "hdr.hpp"
+#include "image_codecs.hpp"
 #include "image_format.hpp"
 
 namespace vit {
@@ -140,7 +140,7 @@ std::string pixel_limit_message(uint64_t w, uint64_t h, size_t max_pixels) {
 
 cv::Mat imdecode_checked(const Bytes& bytes, int flags, const std::string& name, Format format) {
     try {
-        return vit::imdecode(bytes, flags);   // image_codecs.hpp: OpenCV loaded on first use
+        return vit::imdecode(bytes, flags);  // image_codecs.hpp: OpenCV loaded on first use
     } catch (const cv::Exception& e) {
         fail(name, std::string(format_name(format)) + " decoder failed: " + e.err);
     }

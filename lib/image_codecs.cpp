@@ -44,7 +44,9 @@ public:
     EncodeFn encode() {
         std::call_once(once_, [this] { open(); });
         if (!fn_) throw std::runtime_error(error_);
-        if (!encode_fn_) throw std::runtime_error("the image decoding module has no vit_codecs_imencode (a mismatched libvit_codecs.so?)");
+        if (!encode_fn_)
+            throw std::runtime_error(
+                "the image decoding module has no vit_codecs_imencode (a mismatched libvit_codecs.so?)");
         return encode_fn_;
     }
 

@@ -6,12 +6,12 @@
 
 // Exceptions (cv::Exception) propagate to the caller: both sides share libstdc++ and libopencv_core.
 extern "C" __attribute__((visibility("default"))) void vit_codecs_imdecode(const std::vector<unsigned char>* bytes,
-                                                                          int flags, cv::Mat* out) {
+                                                                           int flags, cv::Mat* out) {
     *out = cv::imdecode(*bytes, flags);
 }
 
 // cv::imencode(ext, image, out); false when OpenCV cannot encode it.
 extern "C" __attribute__((visibility("default"))) bool vit_codecs_imencode(const char* ext, const cv::Mat* image,
-                                                                          std::vector<unsigned char>* out) {
+                                                                           std::vector<unsigned char>* out) {
     return cv::imencode(ext, *image, *out);
 }

@@ -75,9 +75,9 @@ __attribute__((target_clones("avx2", "default"))) void quantize_row(const float*
 }
 
 // y = acc * xscale * wscale[n] + bias[n]   (or y += ... for a fused residual)
-__attribute__((target_clones("avx2", "default"))) void dequantize_row(const std::int32_t* acc, std::int64_t N, float xscale,
-                                                                      const float* wscale, const float* bias, bool residual,
-                                                                      float* y) {
+__attribute__((target_clones("avx2", "default"))) void dequantize_row(const std::int32_t* acc, std::int64_t N,
+                                                                      float xscale, const float* wscale,
+                                                                      const float* bias, bool residual, float* y) {
     if (residual)
         for (std::int64_t n = 0; n < N; ++n) y[n] += static_cast<float>(acc[n]) * xscale * wscale[n] + bias[n];
     else
@@ -120,11 +120,12 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     const memory::desc dst_md({64, N}, precision_ == Precision::INT8 ? dt::s32 : dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;
     try {
-        pd = precision_ == Precision::INT8 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), rt.engine)
-                                           : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, bias_.get_desc(), dst_md), rt.engine);
+        pd = precision_ == Precision::INT8
+                 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), rt.engine)
+                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, bias_.get_desc(), dst_md), rt.engine);
     } catch (const dnnl::error&) {
-        throw std::runtime_error("precision " + to_string(p) + " is not supported by oneDNN on this CPU (" + cpu_isa_name() +
-                                 (p == Precision::BF16 ? "; bf16 needs AVX-512)" : ")"));
+        throw std::runtime_error("precision " + to_string(p) + " is not supported by oneDNN on this CPU (" +
+                                 cpu_isa_name() + (p == Precision::BF16 ? "; bf16 needs AVX-512)" : ")"));
     }
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
@@ -137,7 +138,8 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
             const float sc = mx > 0 ? mx / 127.f : 1.f;
             wscale_[n] = sc;
             for (int k = 0; k < K; ++k)
-                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
+                    std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
         }
         memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
         dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
@@ -171,8 +173,8 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
         if (ep_ == Epilogue::Residual) po.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
-        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md), attr,
-                                          rt.engine);
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md),
+                                          attr, rt.engine);
     }
     Prim p{dnnl::matmul(pd), src_md, dst_md};
     return prims_.emplace(M, std::move(p)).first->second;
@@ -217,12 +219,12 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         memory xs({{M, K_}, dt::f32, tag::ab}, rt.engine, const_cast<float*>(x));
         memory xb(p.src_md, rt.engine, buf.data());
         dnnl::reorder(xs, xb).execute(rt.stream, xs, xb);
-        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
-                                 {DNNL_ARG_DST, dst}});
+        p.mm.execute(rt.stream,
+                     {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     } else {
         memory src(p.src_md, rt.engine, const_cast<float*>(x));
-        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
-                                 {DNNL_ARG_DST, dst}});
+        p.mm.execute(rt.stream,
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     }
     rt.stream.wait();
 }
@@ -250,8 +252,8 @@ void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
         it = prims_.emplace(M, dnnl::layer_normalization_forward({d, rt.engine})).first;
     }
     memory src(md, rt.engine, const_cast<float*>(x)), dst(md, rt.engine, y);
-    it->second.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_},
-                                   {DNNL_ARG_SHIFT, shift_}});
+    it->second.execute(rt.stream,
+                       {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}});
     rt.stream.wait();
 }
 
@@ -323,10 +325,10 @@ const Attention::Prims& Attention::block_prims(std::int64_t T, std::int64_t R) c
     if (it != block_prims_.end()) return it->second;
     auto& rt = Runtime::get();
     const std::int64_t D = static_cast<std::int64_t>(H_) * d_, d = d_;
-    const memory::desc q_md({R, d}, dt::f32, {3 * D, 1});       // R query rows of one head
-    const memory::desc kt_md({d, T}, dt::f32, {1, 3 * D});      // that head's keys, transposed by strides
+    const memory::desc q_md({R, d}, dt::f32, {3 * D, 1});   // R query rows of one head
+    const memory::desc kt_md({d, T}, dt::f32, {1, 3 * D});  // that head's keys, transposed by strides
     const memory::desc v_md({T, d}, dt::f32, {3 * D, 1});
-    const memory::desc s_md({R, T}, dt::f32, tag::ab);          // rows of scores [b, h] are contiguous
+    const memory::desc s_md({R, T}, dt::f32, tag::ab);  // rows of scores [b, h] are contiguous
     const memory::desc ctx_md({R, d}, dt::f32, {D, 1});
     dnnl::primitive_attr qk_attr;
     qk_attr.set_output_scales(0, {scale_});
@@ -347,7 +349,7 @@ void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float*
                 for (std::int64_t r0 = 0; r0 < T; r0 += block_rows_) {
                     const std::int64_t R = std::min(block_rows_, T - r0);
                     const Prims& p = block_prims(T, R);
-                    float* head = base + b * T * 3 * D + h * d;   // q of token 0 of (b, h)
+                    float* head = base + b * T * 3 * D + h * d;  // q of token 0 of (b, h)
                     float* s = scores + ((b * H + h) * T + r0) * T;
                     memory q({{R, d}, dt::f32, {3 * D, 1}}, rt.engine, head + r0 * 3 * D);
                     memory kt({{d, T}, dt::f32, {1, 3 * D}}, rt.engine, head + D);

@@ -38,8 +38,8 @@ private:
 };
 
 // y[M,N] = x[M,K] · Wᵀ + b, optionally followed by an activation (exact GELU, tanh GELU, quick GELU =
-// x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N, K] layout and reordered once into oneDNN's preferred
-// layout; no other copy of it is kept.
+// x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N,
+// K] layout and reordered once into oneDNN's preferred layout; no other copy of it is kept.
 class Linear {
 public:
     enum class Epilogue { None, Gelu, GeluTanh, QuickGelu, Residual };
@@ -59,8 +59,9 @@ private:
     };
     const Prim& prim(std::int64_t M) const;
     dnnl::memory::data_type src_type() const {
-        return precision_ == Precision::BF16 ? dnnl::memory::data_type::bf16
-               : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8 : dnnl::memory::data_type::f32;
+        return precision_ == Precision::BF16   ? dnnl::memory::data_type::bf16
+               : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8
+                                               : dnnl::memory::data_type::f32;
     }
     dnnl::memory::data_type weights_type() const { return src_type(); }
 
@@ -68,8 +69,8 @@ private:
     Epilogue ep_ = Epilogue::None;
     Precision precision_ = Precision::F32;
     dnnl::memory weights_, bias_;
-    std::vector<float> wscale_;     // INT8: per-output-channel weight scales
-    Activation1d act_;              // INT8: the activation epilogue, run after dequantisation
+    std::vector<float> wscale_;  // INT8: per-output-channel weight scales
+    Activation1d act_;           // INT8: the activation epilogue, run after dequantisation
     mutable std::map<std::int64_t, Prim> prims_;
 };
 

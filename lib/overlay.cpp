@@ -39,7 +39,8 @@ cv::Mat axis_weights(int n, int resized, int offset, int S, int G) {
         if (u < 0 || u >= S) continue;
         const double g = u * G / S - 0.5;
         const int g0 = static_cast<int>(std::floor(g));
-        for (int k = g0 - 1; k <= g0 + 2; ++k) w.at<float>(i, std::clamp(k, 0, G - 1)) += static_cast<float>(cubic(g - k));
+        for (int k = g0 - 1; k <= g0 + 2; ++k)
+            w.at<float>(i, std::clamp(k, 0, G - 1)) += static_cast<float>(cubic(g - k));
     }
     return w;
 }
@@ -58,11 +59,11 @@ cv::Mat heat_on_original(const std::vector<float>& map, int grid, cv::Size origi
         throw std::invalid_argument("heat_on_original: map has " + std::to_string(map.size()) + " values, expected " +
                                     std::to_string(grid) + "x" + std::to_string(grid));
     const CropGeometry geo = crop_geometry(original.width, original.height, pp);
-    const cv::Mat wx = axis_weights(original.width, geo.resized.width, geo.left, geo.crop, grid);    // [w, G]
-    const cv::Mat wy = axis_weights(original.height, geo.resized.height, geo.top, geo.crop, grid);   // [h, G]
+    const cv::Mat wx = axis_weights(original.width, geo.resized.width, geo.left, geo.crop, grid);   // [w, G]
+    const cv::Mat wy = axis_weights(original.height, geo.resized.height, geo.top, geo.crop, grid);  // [h, G]
     const cv::Mat m(grid, grid, CV_32F, const_cast<float*>(map.data()));
-    cv::Mat heat = wy * (m * wx.t());                                                                 // [h, w]
-    cv::min(cv::max(heat, 0.0), 1.0, heat);   // bicubic overshoots a little near peaks
+    cv::Mat heat = wy * (m * wx.t());        // [h, w]
+    cv::min(cv::max(heat, 0.0), 1.0, heat);  // bicubic overshoots a little near peaks
     return heat;
 }
 
@@ -101,14 +102,20 @@ bool write_png_atomic(const cv::Mat& image, const std::filesystem::path& path, b
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     std::string tmp = (dir / ("." + path.filename().string() + ".vit-tmp-XXXXXX")).string();
     const int fd = ::mkstemp(tmp.data());
-    if (fd < 0) throw std::runtime_error(path.string() + ": cannot create a temporary file (" + std::strerror(errno) + ")");
+    if (fd < 0)
+        throw std::runtime_error(path.string() + ": cannot create a temporary file (" + std::strerror(errno) + ")");
     auto fail = [&](const char* what) {
         const int err = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
         throw std::runtime_error(path.string() + ": " + what + " (" + std::strerror(err) + ")");
     };
-    ::fchmod(fd, 0644 & ~[] { const mode_t m = ::umask(0); ::umask(m); return m; }());
+    ::fchmod(
+        fd, 0644 & ~[] {
+            const mode_t m = ::umask(0);
+            ::umask(m);
+            return m;
+        }());
     for (std::size_t off = 0; off < png.size();) {
         const ssize_t n = ::write(fd, png.data() + off, png.size() - off);
         if (n < 0 && errno == EINTR) continue;

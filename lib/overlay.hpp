@@ -14,8 +14,8 @@
 namespace vit {
 
 struct OverlayStyle {
-    double alpha = 0.5;     // weight of the colormap in the blend
-    int colormap = 0;       // cv::ColormapTypes; 0 = cv::COLORMAP_INFERNO (set in overlay.cpp)
+    double alpha = 0.5;  // weight of the colormap in the blend
+    int colormap = 0;    // cv::ColormapTypes; 0 = cv::COLORMAP_INFERNO (set in overlay.cpp)
 };
 
 // The map (grid x grid floats, row-major, in [0, 1]) at every pixel of a w x h original image: pixel (x, y) is

@@ -64,7 +64,8 @@ std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const
     std::vector<Prediction> out;
     for (int j = 0; j < k; ++j) {
         const int i = idx[j];
-        out.push_back({i, i < static_cast<int>(labels.size()) ? labels[i] : std::to_string(i), static_cast<float>(prob[i])});
+        out.push_back(
+            {i, i < static_cast<int>(labels.size()) ? labels[i] : std::to_string(i), static_cast<float>(prob[i])});
     }
     if (warning) {
         warning->clear();
@@ -91,8 +92,7 @@ std::uint64_t batch_last_position(std::uint64_t position, int batch_size, std::i
     return block * a + std::min((off / b + 1) * b, a) - 1;
 }
 
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels,
-                cv::Mat* decoded) {
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels, cv::Mat* decoded) {
     const std::size_t limit = max_pixels > 0 ? static_cast<std::size_t>(max_pixels) : kDefaultMaxPixels;
     cv::Mat rgb;
     rgb = path == "-" ? decode_image_stdin(limit) : decode_image_file(path, limit);
@@ -112,7 +112,7 @@ struct Item {
     std::string path;
     std::uint64_t position = 0;
     std::vector<float> input;
-    cv::Mat image;                 // with keep_image
+    cv::Mat image;  // with keep_image
     std::string error;
 };
 
@@ -250,7 +250,8 @@ private:
             if (item.error.empty()) {
                 try {
                     item.input.resize(static_cast<std::size_t>(input_size_));
-                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels, opt_.keep_image ? &item.image : nullptr);
+                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels,
+                               opt_.keep_image ? &item.image : nullptr);
                 } catch (const std::bad_alloc&) {
                     item.error = "out of memory while decoding";
                 } catch (const std::exception& e) {
@@ -275,7 +276,7 @@ private:
         ready_cv_.notify_all();
     }
 
-    const InputSource source_;   // copies: a detached decoder may outlive the caller's objects
+    const InputSource source_;  // copies: a detached decoder may outlive the caller's objects
     const ModelSpec spec_;
     const PipelineOptions opt_;
     const std::uint64_t window_;
@@ -292,7 +293,7 @@ private:
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;
-    std::vector<char> done_;   // per decoder: its thread function has returned
+    std::vector<char> done_;  // per decoder: its thread function has returned
 };
 
 // Owns the decoder threads: however classify_stream ends, they are stopped and joined (or, when stuck in a
@@ -338,7 +339,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                               const PipelineOptions& opt) {
     const ModelSpec& spec = model.spec();
     const bool custom = static_cast<bool>(opt.run);
-    const int K = custom && opt.output_dim > 0 ? opt.output_dim : spec.model.num_classes;   // floats per image
+    const int K = custom && opt.output_dim > 0 ? opt.output_dim : spec.model.num_classes;  // floats per image
     const int batch_size = std::max(1, opt.batch_size);
     const int n_decoders = std::max(1, opt.decode_threads);
     auto stream = std::make_shared<Stream>(source, spec, opt, n_decoders);
@@ -351,17 +352,18 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
         batch_input.resize(static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(stream->input_size()));
         logits.resize(static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(K));
     } catch (const std::bad_alloc&) {
-        throw std::runtime_error("out of memory: a batch of " + std::to_string(batch_size) + " inputs needs " +
-                                 std::to_string((static_cast<std::size_t>(batch_size) * stream->input_size() * 4) >> 20) +
-                                 " MiB for its input alone");
+        throw std::runtime_error(
+            "out of memory: a batch of " + std::to_string(batch_size) + " inputs needs " +
+            std::to_string((static_cast<std::size_t>(batch_size) * stream->input_size() * 4) >> 20) +
+            " MiB for its input alone");
     }
     bool stopped = false, more = true, cancelled = false;
-    std::optional<std::pair<std::uint64_t, Item>> carry;   // first item of the next batch
+    std::optional<std::pair<std::uint64_t, Item>> carry;  // first item of the next batch
     while (more && !stopped && !cancelled) {
         std::vector<std::pair<std::uint64_t, Item>> batch;
         std::uint64_t cell = 0;
         int good = 0;
-        std::vector<std::uint64_t> positions;   // of the decoded inputs, in batch order
+        std::vector<std::uint64_t> positions;  // of the decoded inputs, in batch order
         for (;;) {
             std::pair<std::uint64_t, Item> next;
             if (carry) {
@@ -371,7 +373,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 const Next got = stream->next(next.second, next.first, !batch.empty());
                 if (got == Next::kEnd) more = false;
                 if (got == Next::kCancelled) cancelled = true;
-                if (got != Next::kItem) break;   // end, cancel or stall: run what is there
+                if (got != Next::kItem) break;  // end, cancel or stall: run what is there
             }
             const std::uint64_t position = next.second.position;
             const std::uint64_t c = batch_index(position, batch_size, opt.align);
@@ -389,7 +391,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 ++good;
             }
             batch.push_back(std::move(next));
-            if (position == batch_last_position(position, batch_size, opt.align)) break;   // complete: run now
+            if (position == batch_last_position(position, batch_size, opt.align)) break;  // complete: run now
         }
         if (good > 0) {
             try {

@@ -18,18 +18,18 @@ namespace vit {
 struct Prediction {
     int index = 0;
     std::string label;
-    float prob = 0;   // NaN for a class whose logit is NaN
+    float prob = 0;  // NaN for a class whose logit is NaN
 };
 
 // One record per input: either predictions or an error, never both.
 struct ClassifyResult {
-    std::uint64_t seq = 0;              // position in the input order
-    std::string path;                   // as given ("-" for stdin)
+    std::uint64_t seq = 0;  // position in the input order
+    std::string path;       // as given ("-" for stdin)
     std::vector<Prediction> top_k;
-    std::vector<float> logits;          // all classes, when requested; the output row when rank is false
-    std::string error;                  // non-empty when the input could not be classified
-    cv::Mat image;                      // the decoded RGB image at its original size, with PipelineOptions::keep_image
-    std::string warning;                // something odd about a classified input (NaN logits)
+    std::vector<float> logits;  // all classes, when requested; the output row when rank is false
+    std::string error;          // non-empty when the input could not be classified
+    cv::Mat image;              // the decoded RGB image at its original size, with PipelineOptions::keep_image
+    std::string warning;        // something odd about a classified input (NaN logits)
     bool ok() const { return error.empty(); }
 };
 
@@ -39,12 +39,12 @@ struct PipelineOptions {
     // shard computes exactly the batches of the unsharded run (see kShardBlock).
     std::int64_t align = 0;
     int decode_threads = 1;
-    bool background_decode = true;      // decoders at SCHED_IDLE priority, so they never take cores from inference
+    bool background_decode = true;  // decoders at SCHED_IDLE priority, so they never take cores from inference
     int top_k = 5;
     bool keep_logits = false;
-    int window = 0;                     // max inputs decoded ahead of inference; 0 = 4 x batch_size
-    std::int64_t max_pixels = 0;        // 0 = decoder default
-    bool keep_image = false;            // hand each decoded image back in its result (vit explain draws on it)
+    int window = 0;               // max inputs decoded ahead of inference; 0 = 4 x batch_size
+    std::int64_t max_pixels = 0;  // 0 = decoder default
+    bool keep_image = false;      // hand each decoded image back in its result (vit explain draws on it)
     // > 0: when the source has been waiting this many milliseconds for its next input and every input claimed so
     // far is decoded, the inputs of the unfinished batch run at once as a partial batch (a slow pipe stays live).
     // A partial batch has another shape than the full one, so its logits may differ in the last bits (~1e-6) from
@@ -57,8 +57,8 @@ struct PipelineOptions {
     // their input positions): writes output_dim floats per image to out. Unset: the model's forward (logits).
     // `vit embed` runs forward_features; `vit explain` the forward pass with an attention sink.
     std::function<void(const float* images, std::int64_t B, const std::uint64_t* positions, float* out)> run;
-    int output_dim = 0;                 // floats per image written by `run` (0: the model's classes)
-    bool rank = true;                   // rank the output as logits into top_k; false: hand it over as logits
+    int output_dim = 0;  // floats per image written by `run` (0: the model's classes)
+    bool rank = true;    // rank the output as logits into top_k; false: hand it over as logits
 };
 
 // Supplies inputs one at a time with their position in the full input order (before any sharding or skipping)

@@ -45,7 +45,8 @@ cv::Size resize_output_size(int w, int h, int size) {
 
 CropGeometry crop_geometry(int w, int h, const PreprocessConfig& pp) {
     CropGeometry g;
-    g.resized = pp.resize_mode == ResizeMode::Exact ? cv::Size(pp.resize, pp.resize) : resize_output_size(w, h, pp.resize);
+    g.resized = pp.resize_mode == ResizeMode::Exact ? cv::Size(pp.resize, pp.resize)
+                                                    : resize_output_size(w, h, pp.resize);
     g.crop = pp.crop;
     g.left = crop_offset(g.resized.width, pp.crop, pp.crop_rounding);
     g.top = crop_offset(g.resized.height, pp.crop, pp.crop_rounding);

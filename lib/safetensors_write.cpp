@@ -27,7 +27,7 @@ void write_safetensors(std::ostream& out, const std::map<std::string, F32Tensor>
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>((len >> (8 * i)) & 0xff));
     out << h;
     for (const auto& [name, t] : tensors) {
-        for (float f : t.data) {   // little-endian hosts only (as the reader)
+        for (float f : t.data) {  // little-endian hosts only (as the reader)
             char b[4];
             std::memcpy(b, &f, 4);
             out.write(b, 4);

@@ -72,8 +72,8 @@ std::map<std::string, float> compare_model(VitModel& model, const std::vector<fl
 TEST_CASE("explain: option parsing and refusals") {
     CHECK(parse_explain_method("rollout") == ExplainMethod::Rollout);
     CHECK(parse_head_fusion("min") == HeadFusion::Min);
-    CHECK_THROWS_WITH_AS(parse_explain_method("gradcam"), "unknown explain method \"gradcam\" (expected rollout or attention)",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_explain_method("gradcam"),
+                         "unknown explain method \"gradcam\" (expected rollout or attention)", std::invalid_argument);
     ModelConfig avg;
     avg.class_token = false;
     avg.global_pool = GlobalPool::Avg;
@@ -81,8 +81,10 @@ TEST_CASE("explain: option parsing and refusals") {
         ExplainOptions o;
         o.method = method;
         CHECK_THROWS_WITH_AS(check_explainable(avg, o),
-                             ("--method " + to_string(method) + " follows the class token's attention, but this model "
-                              "has no class token (global_pool avg): no map to show").c_str(),
+                             ("--method " + to_string(method) +
+                              " follows the class token's attention, but this model "
+                              "has no class token (global_pool avg): no map to show")
+                                 .c_str(),
                              ModelError);
     }
     ModelConfig cls;
@@ -97,10 +99,10 @@ TEST_CASE("explain: option parsing and refusals") {
 
 TEST_CASE("explain: prefix tokens (class, distillation, register) are left out of the map") {
     SafetensorsFile ref(fixtures() / "explain/synthetic.safetensors");
-    const auto probs = tensor(ref, "probs");   // [L=3, B=2, H=2, T=12]
+    const auto probs = tensor(ref, "probs");  // [L=3, B=2, H=2, T=12]
     ModelConfig c;
     c.image_size = 6;
-    c.patch_size = 2;   // 3x3 patches
+    c.patch_size = 2;  // 3x3 patches
     c.depth = 3;
     c.num_heads = 2;
     c.dist_token = true;
@@ -136,8 +138,8 @@ TEST_CASE("explain: Hub models with distillation and register tokens against the
         SafetensorsFile maps(fixtures() / "explain" / ("hub_" + std::string(name) + ".safetensors"));
         CHECK(std::to_string(model.config().num_prefix_tokens()) == maps.metadata().at("prefix_tokens"));
         CHECK(model.config().num_prefix_tokens() > 1);
-        compare_model(model, tensor(ref, "pixels"), 2, fixtures() / "explain" / ("hub_" + std::string(name) + ".safetensors"),
-                      1e-4f);
+        compare_model(model, tensor(ref, "pixels"), 2,
+                      fixtures() / "explain" / ("hub_" + std::string(name) + ".safetensors"), 1e-4f);
     }
 }
 
@@ -159,16 +161,17 @@ TEST_CASE("explain: DeiT-tiny against the float64 reference") {
     }
     VitModel model(spec);
     const auto worst = compare_model(model, x, 4, fixtures() / "explain/deit_tiny.safetensors", 2e-3f);
-    for (const auto& [method, d] : worst) std::printf("  DeiT-tiny %-10s max diff over all cases %.3g\n", method.c_str(), d);
+    for (const auto& [method, d] : worst)
+        std::printf("  DeiT-tiny %-10s max diff over all cases %.3g\n", method.c_str(), d);
 }
 
 TEST_CASE("overlay: the map lands on the crop's footprint in the original image") {
     PreprocessConfig pp;
     pp.resize = 256;
-    pp.crop = 224;   // 4x4 grid of 56-pixel cells below
+    pp.crop = 224;  // 4x4 grid of 56-pixel cells below
     // A 512 x 1024 (w x h) image: resized to 256 x 512, crop at left 16, top 144 resized pixels = 32, 288 original.
     std::vector<float> map(16, 0.0f);
-    map[1 * 4 + 2] = 1.0f;   // row 1, column 2
+    map[1 * 4 + 2] = 1.0f;  // row 1, column 2
     const cv::Mat heat = heat_on_original(map, 4, cv::Size(512, 1024), pp);
     REQUIRE(heat.size() == cv::Size(512, 1024));
     cv::Point peak;
@@ -205,13 +208,13 @@ TEST_CASE("overlay: PNGs at the input's size, written atomically, never overwrit
     const cv::Mat back = cv::imread(p.string(), cv::IMREAD_COLOR);
     REQUIRE(back.size() == rgb.size());
     CHECK(cv::norm(back, ov, cv::NORM_INF) == 0);
-    CHECK_FALSE(write_png_atomic(side_by_side(rgb, ov, "label"), p, false));   // exists: left alone
+    CHECK_FALSE(write_png_atomic(side_by_side(rgb, ov, "label"), p, false));  // exists: left alone
     CHECK(cv::imread(p.string()).size() == rgb.size());
     CHECK(write_png_atomic(side_by_side(rgb, ov, "caf\xc3\xa9 0.5"), p, true));
     CHECK(cv::imread(p.string()).size() == cv::Size(106, 37));
     std::size_t entries = 0;
     for (const auto& e : fs::directory_iterator(dir)) entries += e.is_regular_file();
-    CHECK(entries == 1);   // no temporary left behind
+    CHECK(entries == 1);  // no temporary left behind
     CHECK_THROWS_AS(write_png_atomic(ov, dir / "missing/y.png", false), std::runtime_error);
     fs::remove_all(dir);
 }

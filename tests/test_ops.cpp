@@ -31,7 +31,8 @@ TEST_CASE("attention on a worked example (unscaled, X·W convention)") {
     qkv.forward(&X[0][0], 3, packed.data());
     Attention attn(/*heads=*/1, /*head_dim=*/3, /*scale=*/1.0f);
     attn.forward(packed.data(), 1, 3, scores.data(), out.data());
-    const float expected[3][3] = {{1.9366f, 6.6831f, 1.5951f}, {2.0000f, 7.9640f, 0.0540f}, {1.9997f, 7.7599f, 0.3584f}};
+    const float expected[3][3] = {
+        {1.9366f, 6.6831f, 1.5951f}, {2.0000f, 7.9640f, 0.0540f}, {1.9997f, 7.7599f, 0.3584f}};
     for (int r = 0; r < 3; ++r)
         for (int c = 0; c < 3; ++c) CHECK(out[r * 3 + c] == doctest::Approx(expected[r][c]).epsilon(1e-4));
     // Each row of the attention matrix is a probability distribution.
@@ -50,7 +51,7 @@ TEST_CASE("softmax rows against hand-computed values") {
 }
 
 TEST_CASE("linear fuses bias, GELU and residual") {
-    const float w[2 * 3] = {1, 2, 3, -1, 0, 1};   // [N=2, K=3]
+    const float w[2 * 3] = {1, 2, 3, -1, 0, 1};  // [N=2, K=3]
     const float b[2] = {0.5f, -0.25f};
     const float x[3] = {1, -1, 2};
     float y[2];
@@ -70,7 +71,7 @@ TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path
     const std::int64_t B = 2, T = 11, H = 3, d = 5, D = H * d;
     std::vector<float> qkv(B * T * 3 * D);
     std::uint32_t state = 12345;
-    for (auto& v : qkv) {   // deterministic values in [-1, 1)
+    for (auto& v : qkv) {  // deterministic values in [-1, 1)
         state = state * 1664525u + 1013904223u;
         v = static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.0f;
     }
@@ -109,6 +110,6 @@ TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path
         for (std::size_t i = 0; i < ctx.size(); ++i) err_ctx = std::max(err_ctx, std::fabs(ctx[i] - want_ctx[i]));
         for (std::size_t i = 0; i < scores.size(); ++i) err_p = std::max(err_p, std::fabs(scores[i] - want_p[i]));
         CHECK(err_ctx < 1e-5);
-        CHECK(err_p < 1e-6);   // the probabilities are left in `scores` for the attention sink
+        CHECK(err_p < 1e-6);  // the probabilities are left in `scores` for the attention sink
     }
 }
