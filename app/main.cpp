@@ -46,8 +46,9 @@ int main(int argc, char** argv) {
     }
     // The subcommands that decode images open OpenCV's decoders while the model loads.
     if (app.got_subcommand("classify") || app.got_subcommand("eval")) vit::preload_image_codecs();
+    int rc = vit::app::kFatal;
     try {
-        return run();
+        rc = run();
     } catch (const vit::ModelError& e) {
         std::cerr << "vit: error: " << e.what() << "\n";
     } catch (const vit::InputError& e) {
@@ -55,5 +56,8 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "vit: error: " << e.what() << "\n";
     }
-    return vit::app::kFatal;
+    // A run that ends before the decoders finished loading in the background must not exit under them: the
+    // libraries' static constructors would race the exit handlers (heap corruption, seen with `- </dev/zero`).
+    vit::wait_image_codecs();
+    return rc;
 }

@@ -55,6 +55,11 @@ public:
         if (!preloader_.joinable()) preloader_ = std::thread([this] { std::call_once(once_, [this] { open(); }); });
     }
 
+    void wait() {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (preloader_.joinable()) preloader_.join();
+    }
+
     ~Codecs() {
         if (preloader_.joinable()) preloader_.join();
     }
@@ -105,5 +110,7 @@ bool imencode(const char* ext, const cv::Mat& image, std::vector<unsigned char>&
 }
 
 void preload_image_codecs() { Codecs::get().preload(); }
+
+void wait_image_codecs() { Codecs::get().wait(); }
 
 }  // namespace vit

@@ -22,4 +22,7 @@ bool imencode(const char* ext, const cv::Mat& image, std::vector<unsigned char>&
 // first imdecode() waits for it. Call it where images will be decoded soon, e.g. before loading a model.
 void preload_image_codecs();
 
+// Waits for a background preload to finish (no-op otherwise). Call before the process exits.
+void wait_image_codecs();
+
 }  // namespace vit
