@@ -11,8 +11,6 @@
 #include <set>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "atomic_output.hpp"
 #include "commands.hpp"
 #include "common.hpp"
@@ -53,16 +51,15 @@ FeaturePool parse_pool(const std::string& s) {
     return s == "cls" ? FeaturePool::Cls : s == "mean" ? FeaturePool::Mean : FeaturePool::Head;
 }
 
+// Paths that already have an embedding in an earlier jsonl result (error records are tried again); the path is
+// read back byte for byte through output.hpp's record_path, as classify's --skip-done does.
 std::set<std::string> done_paths(const std::string& file) {
     std::ifstream in(file);
     if (!in) throw std::runtime_error(file + ": cannot open --skip-done file");
     std::set<std::string> done;
-    for (std::string line; std::getline(in, line);) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.contains("path") && j["path"].is_string() &&
-            j.contains("embedding"))
-            done.insert(j["path"].get<std::string>());
-    }
+    std::string path;
+    for (std::string line; std::getline(in, line);)
+        if (line.find("\"embedding\"") != std::string::npos && record_path(line, path)) done.insert(path);
     return done;
 }
 

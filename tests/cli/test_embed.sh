@@ -38,6 +38,9 @@ if [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c "import numpy" 2>/dev/null; 
   fromnpy=$(/usr/bin/python3 -c "import numpy; a = numpy.load('$work/e.npy'); print('[' + ','.join(str(round(float(v) * 10000)) for v in a[0, :3]) + ']')")
   check_eq "npy row 0 = the jsonl embedding" "$fromnpy" "$first"
 fi
+"$VIT" embed -m "$MODEL" "$PRE/exif_o1.jpg" > "$work/done.jsonl" 2>/dev/null
+out=$("$VIT" embed -m "$MODEL" --skip-done "$work/done.jsonl" "$PRE/exif_o1.jpg" "$PRE/conv_rgb.bmp" 2>/dev/null)
+check_eq "--skip-done: only the input without an embedding" "$(printf '%s\n' "$out" | jq -r .path)" "$PRE/conv_rgb.bmp"
 "$VIT" embed -m "$MODEL" --format npy "$PRE/exif_o1.jpg" 2>"$work/err"; rc=$?
 check_eq "npy without -o -> exit 1" "$rc" 1
 
