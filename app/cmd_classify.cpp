@@ -168,6 +168,8 @@ int run_classify(const ClassifyOptions& o) {
         SourceItem item;
         while (inputs.next(item)) all.push_back(item);
         total = static_cast<std::int64_t>(all.size());
+        // The first batch's primitives (JIT code) are built now, while the image decoders may still be loading.
+        if (total > 0) model->prepare(std::min<std::int64_t>(total, o.batch_size));
     }
     std::size_t next = 0;
     InputSource source = [&](SourceItem& item) {

@@ -117,11 +117,20 @@ int apply_threads(int threads) {
 }
 
 std::unique_ptr<VitModel> load_model(const ModelOptions& opt) {
-    apply_threads(opt.threads);
     ModelSpec spec = opt.resolve();
     if (opt.image_size > 0 && opt.image_size != spec.model.image_size) set_image_size(spec, opt.image_size);
     std::vector<std::string> warnings;
-    auto model = std::make_unique<VitModel>(spec, parse_precision(opt.precision), &warnings);
+    // Loading runs on one thread: its parallel parts (the weights' reorders) are short and memory-bound, and
+    // between them an idle OpenMP worker would spin on the core that the background codec load needs.
+    set_num_threads(1);
+    std::unique_ptr<VitModel> model;
+    try {
+        model = std::make_unique<VitModel>(spec, parse_precision(opt.precision), &warnings);
+    } catch (...) {
+        apply_threads(opt.threads);
+        throw;
+    }
+    apply_threads(opt.threads);
     for (const auto& w : warnings) warn(w);
     return model;
 }

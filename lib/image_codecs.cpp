@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,11 @@ public:
         if (!preloader_.joinable()) preloader_ = std::thread([this] { std::call_once(once_, [this] { open(); }); });
     }
 
+    bool loaded() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return opened_.load();
+    }
+
     void wait() {
         std::lock_guard<std::mutex> lock(mu_);
         if (preloader_.joinable()) preloader_.join();
@@ -76,6 +82,7 @@ private:
                 continue;
             }
             void* h = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+            opened_ = h != nullptr;
             if (!h) {
                 const char* e = ::dlerror();
                 error_ = "cannot open the image decoding module " + path + ": " + (e ? e : "dlopen failed");
@@ -90,6 +97,7 @@ private:
     }
 
     std::once_flag once_;
+    std::atomic<bool> opened_{false};
     std::mutex mu_;
     std::thread preloader_;
     DecodeFn fn_ = nullptr;
@@ -112,5 +120,7 @@ bool imencode(const char* ext, const cv::Mat& image, std::vector<unsigned char>&
 void preload_image_codecs() { Codecs::get().preload(); }
 
 void wait_image_codecs() { Codecs::get().wait(); }
+
+bool image_codecs_loaded() { return Codecs::get().loaded(); }
 
 }  // namespace vit

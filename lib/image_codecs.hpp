@@ -25,4 +25,7 @@ void preload_image_codecs();
 // Waits for a background preload to finish (no-op otherwise). Call before the process exits.
 void wait_image_codecs();
 
+// Whether the module has been opened (by a preload or a decode).
+bool image_codecs_loaded();
+
 }  // namespace vit

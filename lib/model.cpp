@@ -403,6 +403,36 @@ void VitModel::forward(const float* images, std::int64_t B, float* logits) {
     m.head.forward(m.feat.data(), B, logits);
 }
 
+void VitModel::prepare(std::int64_t B) {
+    if (B <= 0) return;
+    Impl& m = *impl_;
+    const auto& c = m.c();
+    const std::int64_t T = c.num_tokens(), M = B * T;
+    const int n = m.head_rows(FeaturePool::Head), depth = static_cast<int>(m.blocks.size());
+    m.patch_proj.prepare(B * c.num_patches());
+    if (m.has_norm_pre) m.norm_pre.prepare(M);
+    for (int i = 0; i < depth; ++i) {
+        const BlockWeights& w = m.blocks[static_cast<std::size_t>(i)];
+        const std::int64_t rows = i + 1 == depth && n > 0 ? B * n : M;  // see block()
+        w.norm1.prepare(M);
+        w.qkv.prepare(M);
+        w.attn.prepare(B, T);
+        w.proj.prepare(rows);
+        w.norm2.prepare(rows);
+        w.fc1.prepare(rows);
+        w.fc2.prepare(rows);
+    }
+    if (c.global_pool == GlobalPool::TokenDist) {
+        m.norm.prepare(B * 2);
+        m.head_dist.prepare(B);
+    } else if (n > 0) {
+        m.norm.prepare(B * n);
+    } else {
+        m.norm.prepare(c.uses_fc_norm() ? B : M);
+    }
+    m.head.prepare(B);
+}
+
 void VitModel::forward_features(const float* images, std::int64_t B, float* features, FeaturePool pool) {
     if (B <= 0) return;
     Impl& m = *impl_;

@@ -36,6 +36,9 @@ public:
 
     // images [B, C, S, S] (preprocessed) -> logits [B, K].
     void forward(const float* images, std::int64_t B, float* logits);
+    // Builds every primitive forward(images, B, ...) will run, without running them: their JIT code generation
+    // can then overlap other start-up work (the image decoders loading). forward() builds what is missing itself.
+    void prepare(std::int64_t B);
     // images [B, C, S, S] -> features [B, feature_dim(pool)]. Throws ModelError when the model lacks what `pool`
     // needs (Cls without a class token).
     void forward_features(const float* images, std::int64_t B, float* features, FeaturePool pool = FeaturePool::Head);

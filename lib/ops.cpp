@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace vit {
@@ -29,6 +31,15 @@ Precision parse_precision(const std::string& s) {
     throw std::invalid_argument("precision \"" + s + "\" is not one of fp32, bf16, int8");
 }
 
+// oneDNN announces each JIT kernel to VTune by default, and the first announcement dlopen()s libJitPI.so: that
+// waits for the dynamic loader's lock, which the background load of the image codecs holds for ~85 ms. Off unless
+// the user asked for it with ONEDNN_JIT_PROFILE (or DNNL_JIT_PROFILE).
+Runtime::Runtime() {
+    if (!std::getenv("ONEDNN_JIT_PROFILE") && !std::getenv("DNNL_JIT_PROFILE")) dnnl::set_jit_profiling_flags(0);
+    engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    stream = dnnl::stream(engine);
+}
+
 Runtime& Runtime::get() {
     static Runtime rt;
     return rt;
@@ -39,6 +50,13 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return omp_get_max_threads(); }
+
+int start_threads() {
+    int started = 0;  // an empty parallel region would be optimised away
+#pragma omp parallel reduction(+ : started)
+    started += 1;
+    return started;
+}
 
 std::string cpu_isa_name() {
     switch (dnnl::get_effective_cpu_isa()) {
@@ -241,19 +259,25 @@ LayerNorm::LayerNorm(const float* weight, const float* bias, int D, float eps) :
     for (int i = 0; i < D; ++i) s[i] = weight[i], b[i] = bias[i];
 }
 
-void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
-    auto& rt = Runtime::get();
-    const memory::desc md({M, D_}, dt::f32, tag::ab);
+const dnnl::layer_normalization_forward& LayerNorm::prim(std::int64_t M) const {
     auto it = prims_.find(M);
     if (it == prims_.end()) {
         using nf = dnnl::normalization_flags;
+        const memory::desc md({M, D_}, dt::f32, tag::ab);
         dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, eps_,
                                                   nf::use_scale | nf::use_shift);
-        it = prims_.emplace(M, dnnl::layer_normalization_forward({d, rt.engine})).first;
+        it = prims_.emplace(M, dnnl::layer_normalization_forward({d, Runtime::get().engine})).first;
     }
+    return it->second;
+}
+
+void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
+    auto& rt = Runtime::get();
+    const memory::desc md({M, D_}, dt::f32, tag::ab);
+    const auto& p = prim(M);
     memory src(md, rt.engine, const_cast<float*>(x)), dst(md, rt.engine, y);
-    it->second.execute(rt.stream,
-                       {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}});
+    p.execute(rt.stream,
+              {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}});
     rt.stream.wait();
 }
 
@@ -298,17 +322,37 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out) {
 Attention::Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows)
     : H_(num_heads), d_(head_dim), scale_(scale), block_rows_(block_rows > 0 ? block_rows : kAttentionBlockRows) {}
 
+namespace {
+
+// qkv [B, T, 3, H, d] -> q, k, v [B, H, T, d] each, contiguous: oneDNN's brgemm matmul (AVX-512) takes only dense
+// operands, and on the strided views of qkv it falls back to `gemm:jit`, which is ~2x slower on these shapes and
+// generates its kernels on the first call (~30 ms of a one-image `vit classify`).
+void split_heads(const float* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, float* q, float* k,
+                 float* v) {
+    const std::int64_t D = H * d;
+    float* dst[3] = {q, k, v};
+#pragma omp parallel for collapse(2)
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t t = 0; t < T; ++t) {
+                const float* src = qkv + (b * T + t) * 3 * D + h * d;
+                for (int j = 0; j < 3; ++j)
+                    std::memcpy(dst[j] + ((b * H + h) * T + t) * d, src + j * D, static_cast<std::size_t>(d) * 4);
+            }
+}
+
+}  // namespace
+
 const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
     auto key = std::make_pair(B, T);
     auto it = prims_.find(key);
     if (it != prims_.end()) return it->second;
     auto& rt = Runtime::get();
-    const std::int64_t H = H_, d = d_, D = H * d;
-    // Q, K and V are strided views into qkv [B, T, 3, H, d]: no per-head copies.
-    const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
-    const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
+    const std::int64_t H = H_, d = d_;
+    const memory::desc q_md({B, H, T, d}, dt::f32, tag::abcd);
+    const memory::desc kt_md({B, H, d, T}, dt::f32, tag::abdc);  // k [B, H, T, d] read transposed
     const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
-    const memory::desc ctx_md({B, H, T, d}, dt::f32, {T * D, d, D, 1});
+    const memory::desc ctx_md({B, H, T, d}, dt::f32, tag::acbd);  // written straight into [B, T, H, d]
     dnnl::primitive_attr qk_attr;
     qk_attr.set_output_scales(0, {scale_});
     dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
@@ -324,56 +368,75 @@ const Attention::Prims& Attention::block_prims(std::int64_t T, std::int64_t R) c
     auto it = block_prims_.find(key);
     if (it != block_prims_.end()) return it->second;
     auto& rt = Runtime::get();
-    const std::int64_t D = static_cast<std::int64_t>(H_) * d_, d = d_;
-    const memory::desc q_md({R, d}, dt::f32, {3 * D, 1});   // R query rows of one head
-    const memory::desc kt_md({d, T}, dt::f32, {1, 3 * D});  // that head's keys, transposed by strides
-    const memory::desc v_md({T, d}, dt::f32, {3 * D, 1});
+    const std::int64_t d = d_;
+    const memory::desc q_md({R, d}, dt::f32, tag::ab);   // R query rows of one head
+    const memory::desc kt_md({d, T}, dt::f32, tag::ba);  // that head's keys [T, d], read transposed
+    const memory::desc v_md({T, d}, dt::f32, tag::ab);
     const memory::desc s_md({R, T}, dt::f32, tag::ab);  // rows of scores [b, h] are contiguous
-    const memory::desc ctx_md({R, d}, dt::f32, {D, 1});
+    const memory::desc out_md({R, d}, dt::f32, tag::ab);
     dnnl::primitive_attr qk_attr;
     qk_attr.set_output_scales(0, {scale_});
     dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
-    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(s_md, v_md, ctx_md), rt.engine);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(s_md, v_md, out_md), rt.engine);
     dnnl::softmax_forward::desc sm(dnnl::prop_kind::forward_inference, s_md, 1);
     Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd), dnnl::softmax_forward({sm, rt.engine})};
     return block_prims_.emplace(key, std::move(p)).first->second;
 }
 
+void Attention::prepare(std::int64_t B, std::int64_t T) const {
+    if (T > block_rows_) {
+        for (std::int64_t r0 = 0; r0 < T; r0 += block_rows_) block_prims(T, std::min(block_rows_, T - r0));
+    } else {
+        prims(B, T);
+    }
+}
+
 void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const {
     auto& rt = Runtime::get();
     const std::int64_t H = H_, d = d_, D = H * d;
-    auto* base = const_cast<float*>(qkv);
+    thread_local std::vector<float> heads;
+    heads.resize(static_cast<std::size_t>(3 * B * T * D));
+    float* q = heads.data();
+    float* k = q + B * T * D;
+    float* v = k + B * T * D;
+    split_heads(qkv, B, T, H, d, q, k, v);
     if (T > block_rows_) {
+        thread_local std::vector<float> block_out;
+        block_out.resize(static_cast<std::size_t>(block_rows_ * d));
         for (std::int64_t b = 0; b < B; ++b)
             for (std::int64_t h = 0; h < H; ++h)
                 for (std::int64_t r0 = 0; r0 < T; r0 += block_rows_) {
                     const std::int64_t R = std::min(block_rows_, T - r0);
                     const Prims& p = block_prims(T, R);
-                    float* head = base + b * T * 3 * D + h * d;  // q of token 0 of (b, h)
+                    const std::int64_t head = (b * H + h) * T * d;  // (b, h)'s rows in q, k, v
                     float* s = scores + ((b * H + h) * T + r0) * T;
-                    memory q({{R, d}, dt::f32, {3 * D, 1}}, rt.engine, head + r0 * 3 * D);
-                    memory kt({{d, T}, dt::f32, {1, 3 * D}}, rt.engine, head + D);
-                    memory v({{T, d}, dt::f32, {3 * D, 1}}, rt.engine, head + 2 * D);
+                    memory qm({{R, d}, dt::f32, tag::ab}, rt.engine, q + head + r0 * d);
+                    memory kt({{d, T}, dt::f32, tag::ba}, rt.engine, k + head);
+                    memory vm({{T, d}, dt::f32, tag::ab}, rt.engine, v + head);
                     memory sm({{R, T}, dt::f32, tag::ab}, rt.engine, s);
-                    memory out({{R, d}, dt::f32, {D, 1}}, rt.engine, ctx + (b * T + r0) * D + h * d);
-                    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, sm}});
+                    memory out({{R, d}, dt::f32, tag::ab}, rt.engine, block_out.data());
+                    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, sm}});
                     p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, sm}});
-                    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, out}});
+                    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, out}});
+                    rt.stream.wait();
+                    // ctx [B, T, H, d]: a strided destination would send the matmul back to gemm:jit
+                    for (std::int64_t r = 0; r < R; ++r)
+                        std::memcpy(ctx + (b * T + r0 + r) * D + h * d, block_out.data() + r * d,
+                                    static_cast<std::size_t>(d) * 4);
                 }
-        rt.stream.wait();
         return;
     }
     const Prims& p = prims(B, T);
-    const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
-    const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
+    const memory::desc q_md({B, H, T, d}, dt::f32, tag::abcd);
+    const memory::desc kt_md({B, H, d, T}, dt::f32, tag::abdc);
     const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
-    const memory::desc ctx_md({B, H, T, d}, dt::f32, {T * D, d, D, 1});
+    const memory::desc ctx_md({B, H, T, d}, dt::f32, tag::acbd);
     const memory::desc rows_md({B * H * T, T}, dt::f32, tag::ab);
-    memory q(q_md, rt.engine, base), kt(kt_md, rt.engine, base + D), v(q_md, rt.engine, base + 2 * D);
+    memory qm(q_md, rt.engine, q), kt(kt_md, rt.engine, k), vm(q_md, rt.engine, v);
     memory s(s_md, rt.engine, scores), rows(rows_md, rt.engine, scores), out(ctx_md, rt.engine, ctx);
-    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, s}});
+    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, s}});
     p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, rows}, {DNNL_ARG_DST, rows}});
-    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, out}});
+    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, out}});
     rt.stream.wait();
 }
 

@@ -19,8 +19,9 @@ namespace vit {
 
 // The CPU engine and stream every op runs on.
 struct Runtime {
-    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-    dnnl::stream stream{engine};
+    Runtime();
+    dnnl::engine engine;
+    dnnl::stream stream;
     static Runtime& get();
 };
 
@@ -48,6 +49,7 @@ public:
     Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p = Precision::F32);
 
     void forward(const float* x, std::int64_t M, float* y) const;
+    void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
     int in_features() const { return K_; }
     int out_features() const { return N_; }
     std::size_t weight_bytes() const;
@@ -80,8 +82,10 @@ public:
     LayerNorm() = default;
     LayerNorm(const float* weight, const float* bias, int D, float eps);
     void forward(const float* x, std::int64_t M, float* y) const;
+    void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
 
 private:
+    const dnnl::layer_normalization_forward& prim(std::int64_t M) const;
     int D_ = 0;
     float eps_ = 0;
     dnnl::memory scale_, shift_;
@@ -98,8 +102,8 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out);
 
 // Multi-head scaled dot-product attention on packed projections.
 // qkv [B, T, 3, H, d] (timm's qkv Linear output) -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (batch, head);
-// heads are viewed through strides, not copied. `scores` is scratch of B*H*T*T floats and holds the attention
-// probabilities [B, H, T, T] afterwards.
+// the heads are first copied out into dense [B, H, T, d] tensors (see split_heads in ops.cpp). `scores` is scratch
+// of B*H*T*T floats and holds the attention probabilities [B, H, T, T] afterwards.
 // Up to `block_rows` tokens (default kAttentionBlockRows) all heads run at once: three primitives per call. Longer
 // sequences (DINOv2's 1370 tokens: 7.5 MB of scores per head) run per (batch, head) in blocks of `block_rows`
 // query rows, so that a block's scores are still in cache when softmax and the product with V read them.
@@ -109,6 +113,8 @@ public:
     Attention() = default;
     Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows = kAttentionBlockRows);
     void forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const;
+    // Builds the primitives forward(B, T) will use (their JIT kernels included) without running them.
+    void prepare(std::int64_t B, std::int64_t T) const;
 
 private:
     struct Prims {

@@ -20,4 +20,10 @@ std::string cpu_isa_name();
 void set_num_threads(int n);
 int num_threads();
 
+// Starts the inference threads now (an empty parallel region with the default team). Call it before anything that
+// dlopen()s libraries in the background: creating a thread waits for the dynamic loader's lock, which a dlopen
+// holds for its whole relocation work (~85 ms for OpenCV's codecs), so the first oneDNN call would stall there.
+// Returns the team size.
+int start_threads();
+
 }  // namespace vit

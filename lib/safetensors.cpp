@@ -2,6 +2,7 @@
 #include "safetensors.hpp"
 
 #include <fcntl.h>
+#include <immintrin.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -259,25 +260,57 @@ std::uint16_t float_to_bf16(float f) {
     return static_cast<std::uint16_t>(bits >> 16);
 }
 
+namespace {
+
+// F16 -> F32 with the F16C instruction (8 values per vcvtph2ps; every x86-64 CPU with AVX2 has it). Exact like
+// half_to_float, except that a signalling NaN comes out quieted (still a NaN). The built-in model is F16: the
+// scalar loop was ~8% of a one-image `vit classify`.
+__attribute__((target("avx,f16c"))) void half_to_float_f16c(const unsigned char* p, std::int64_t n, float* out) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))));
+    for (; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = half_to_float(h);
+    }
+}
+
+bool have_f16c() {
+    static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return yes;
+}
+
+// bfloat16 is the top half of a float32: a shift, which the compiler vectorises.
+__attribute__((target_clones("avx2", "default"))) void bf16_to_float_n(const unsigned char* p, std::int64_t n,
+                                                                       float* out) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
+        std::memcpy(out + i, &bits, 4);
+    }
+}
+
+}  // namespace
+
 void convert_to_f32(const TensorView& t, float* out) {
     const std::int64_t n = t.numel();
     const unsigned char* p = t.data;
     switch (t.dtype) {
         case DType::F32: std::memcpy(out, p, n * 4); return;
         case DType::F16:
+            if (have_f16c()) {
+                half_to_float_f16c(p, n, out);
+                return;
+            }
             for (std::int64_t i = 0; i < n; ++i) {
                 std::uint16_t h;
                 std::memcpy(&h, p + 2 * i, 2);
                 out[i] = half_to_float(h);
             }
             return;
-        case DType::BF16:
-            for (std::int64_t i = 0; i < n; ++i) {
-                std::uint16_t h;
-                std::memcpy(&h, p + 2 * i, 2);
-                out[i] = bf16_to_float(h);
-            }
-            return;
+        case DType::BF16: bf16_to_float_n(p, n, out); return;
         case DType::F64:
             for (std::int64_t i = 0; i < n; ++i) {
                 double d;

@@ -31,20 +31,25 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
     return v.shape_str();
 }
 
-std::size_t count_non_finite(const TensorView& t) {
+// Inf and NaN have an all-ones exponent in every float format: tested on the raw bits, a loop the compiler
+// vectorises (the conversion to float it replaced was ~4% of a one-image `vit classify`).
+template <typename U>
+std::size_t count_all_ones(const unsigned char* p, std::int64_t n, U exponent) {
     std::size_t bad = 0;
-    const std::int64_t n = t.numel();
     for (std::int64_t i = 0; i < n; ++i) {
-        float f;
-        if (t.dtype == DType::F32) std::memcpy(&f, t.data + 4 * i, 4);
-        else {
-            std::uint16_t h;
-            std::memcpy(&h, t.data + 2 * i, 2);
-            f = t.dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h);
-        }
-        bad += !std::isfinite(f);
+        U v;
+        std::memcpy(&v, p + sizeof(U) * static_cast<std::size_t>(i), sizeof(U));
+        bad += (v & exponent) == exponent;
     }
     return bad;
+}
+
+std::size_t count_non_finite(const TensorView& t) {
+    switch (t.dtype) {
+        case DType::F32: return count_all_ones<std::uint32_t>(t.data, t.numel(), 0x7f800000u);
+        case DType::F16: return count_all_ones<std::uint16_t>(t.data, t.numel(), 0x7c00u);
+        default: return count_all_ones<std::uint16_t>(t.data, t.numel(), 0x7f80u);  // BF16
+    }
 }
 
 }  // namespace
