@@ -125,9 +125,7 @@ void add_input_options(CLI::App& sub, InputCliOptions& o, const InputCliFeatures
         ->capture_default_str();
 }
 
-bool wants_help(const InputCliOptions& o) {
-    return o.inputs.empty() && o.files_from.empty() && ::isatty(STDIN_FILENO);
-}
+bool wants_help(const InputCliOptions& o) { return o.inputs.empty() && o.files_from.empty() && ::isatty(STDIN_FILENO); }
 
 InputRun::InputRun(const InputCliOptions& o, const DoneFilter& is_done) : o_(o) {
     const int closed = guard_standard_descriptors();
