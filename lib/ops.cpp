@@ -194,7 +194,12 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
         pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md),
                                           attr, rt.engine);
     }
-    Prim p{dnnl::matmul(pd), src_md, dst_md};
+    Prim p{dnnl::matmul(pd), src_md, dst_md, {}};
+    if (precision_ == Precision::BF16) {
+        // built once here: a reorder primitive made per call cost a descriptor and a cache lookup every time
+        const memory::desc f32_md({M, K_}, dt::f32, tag::ab);
+        p.to_bf16 = dnnl::reorder(dnnl::reorder::primitive_desc(rt.engine, f32_md, rt.engine, src_md));
+    }
     return prims_.emplace(M, std::move(p)).first->second;
 }
 
@@ -236,7 +241,7 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         buf.resize(static_cast<std::size_t>(M) * K_);
         memory xs({{M, K_}, dt::f32, tag::ab}, rt.engine, const_cast<float*>(x));
         memory xb(p.src_md, rt.engine, buf.data());
-        dnnl::reorder(xs, xb).execute(rt.stream, xs, xb);
+        p.to_bf16.execute(rt.stream, xs, xb);
         p.mm.execute(rt.stream,
                      {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     } else {

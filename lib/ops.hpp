@@ -58,6 +58,7 @@ private:
     struct Prim {
         dnnl::matmul mm;
         dnnl::memory::desc src_md, dst_md;
+        dnnl::reorder to_bf16;  // BF16: the f32 activations into the matmul's bf16 input
     };
     const Prim& prim(std::int64_t M) const;
     dnnl::memory::data_type src_type() const {
