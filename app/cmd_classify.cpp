@@ -8,9 +8,6 @@
 #include "common.hpp"
 #include "input_cli.hpp"
 #include "output.hpp"
-#include "pipeline.hpp"
-#include "process.hpp"
-#include "progress.hpp"
 
 namespace vit::app {
 
@@ -29,59 +26,23 @@ int run_classify(const ClassifyOptions& o) {
         throw std::runtime_error("--append cannot add to a --format json array: use jsonl, csv, tsv or text");
     InputRun run(o.input);
     auto model = load_model(o.model);  // model problems are fatal before any output is written
-    InputSource source = run.source();
+    run.list_inputs();
     // The first batch's primitives (JIT code) are built now, while the image decoders may still be loading.
     if (run.total() > 0) model->prepare(std::min<std::int64_t>(run.total(), o.input.batch_size));
     AtomicOutput* file = run.file();
     OutputSink sink(run.out_fd(), run.out_name());
     auto writer = make_writer(o.format, sink, o.top_k, o.logits, !(file && file->continues_existing()));
-    Progress progress(run.progress_mode(), run.total());
-
     PipelineOptions po = run.pipeline();
     po.top_k = o.top_k;
     po.keep_logits = o.logits;
-
-    std::int64_t n = 0, failed = 0;
-    // What is finished is kept whatever ends the run: the records are closed off and --output committed. Not when
-    // the output itself failed (nothing more can be written), nor when an input turned out to be the output file.
-    auto close_off = [&] {
-        writer->end();
-        progress.finish();
-        if (file) file->commit();
-    };
-    try {
-        writer->begin();
-        classify_stream(
-            *model, source,
-            [&](ClassifyResult&& r) {
-                writer->write(r);
-                ++n;
-                if (!r.ok()) {
-                    ++failed;
-                    if (run.stops_at(r)) return false;
-                }
-                progress.tick(n, failed);
-                return true;
-            },
-            po);
-    } catch (const RefusedInput&) {
-        throw;
-    } catch (...) {
-        if (!sink.failed()) {
-            try {
-                close_off();
-            } catch (const std::exception& e) {
-                warn(std::string("could not keep the finished records: ") + e.what());
-            }
-        }
-        throw;
-    }
-    close_off();
-    if (interrupted()) {
-        warn("interrupted: " + std::to_string(n) + " inputs written");
-        return kFatal;
-    }
-    return failed ? kSomeInputsFailed : kOk;
+    writer->begin();
+    return run.stream(
+        *model, po, [&](ClassifyResult& r) { writer->write(r); },
+        [&] {
+            writer->end();
+            if (file) file->commit();
+        },
+        [&] { return sink.failed(); });
 }
 
 }  // namespace

@@ -15,8 +15,6 @@
 #include "npy.hpp"
 #include "output.hpp"
 #include "pipeline.hpp"
-#include "process.hpp"
-#include "progress.hpp"
 
 namespace vit::app {
 
@@ -132,7 +130,7 @@ int run_embed(const EmbedOptions& o) {
     if (pool == FeaturePool::Cls && !model->config().class_token)
         throw std::runtime_error("--pool cls: this model has no class token (use --pool mean)");
 
-    InputSource source = run.source();
+    run.list_inputs();
     AtomicOutput* file = run.file();
     std::unique_ptr<AtomicOutput> paths;
     if (npy) paths = std::make_unique<AtomicOutput>(o.input.output + ".paths.txt", false);
@@ -140,7 +138,6 @@ int run_embed(const EmbedOptions& o) {
     std::unique_ptr<OutputSink> path_out;
     if (paths) path_out = std::make_unique<OutputSink>(paths->fd(), o.input.output + ".paths.txt");
     EmbedWriter writer(o.format, out, path_out.get(), D, !(file && file->continues_existing()));
-    Progress progress(run.progress_mode(), run.total());
 
     PipelineOptions po = run.pipeline();
     po.output_dim = D;
@@ -149,49 +146,20 @@ int run_embed(const EmbedOptions& o) {
     po.run = [&m, pool](const float* images, std::int64_t B, const std::uint64_t*, float* outp) {
         m.forward_features(images, B, outp, pool);
     };
-    std::int64_t n = 0, failed = 0;
-    // What is finished is kept whatever ends the run (an interrupt, --fail-fast, a failed input): records closed
-    // off, the .npy header patched and --output committed. Not when the output itself failed.
-    auto close_off = [&] {
-        writer.end(file ? file->fd() : -1, o.input.output);
-        progress.finish();
-        if (paths) paths->commit();
-        if (file) file->commit();
-    };
-    try {
-        writer.begin();
-        classify_stream(
-            *model, source,
-            [&](ClassifyResult&& r) {
-                ++n;
-                if (r.ok() && o.normalize) l2_normalize(r.logits);
-                writer.write(r);
-                if (!r.ok()) {
-                    ++failed;
-                    if (run.stops_at(r)) return false;
-                }
-                progress.tick(n, failed);
-                return true;
-            },
-            po);
-    } catch (const RefusedInput&) {
-        throw;
-    } catch (...) {
-        if (!out.failed() && !(path_out && path_out->failed())) {
-            try {
-                close_off();
-            } catch (const std::exception& e) {
-                warn(std::string("could not keep the finished records: ") + e.what());
-            }
-        }
-        throw;
-    }
-    close_off();
-    if (interrupted()) {
-        warn("interrupted: " + std::to_string(n) + " inputs written");
-        return kFatal;
-    }
-    return failed ? kSomeInputsFailed : kOk;
+    writer.begin();
+    // The .npy header is patched with the rows written, whatever ends the run.
+    return run.stream(
+        *model, po,
+        [&](ClassifyResult& r) {
+            if (r.ok() && o.normalize) l2_normalize(r.logits);
+            writer.write(r);
+        },
+        [&] {
+            writer.end(file ? file->fd() : -1, o.input.output);
+            if (paths) paths->commit();
+            if (file) file->commit();
+        },
+        [&] { return out.failed() || (path_out && path_out->failed()); });
 }
 
 }  // namespace

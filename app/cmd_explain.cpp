@@ -3,14 +3,12 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <set>
-#include <thread>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -23,8 +21,6 @@
 #include "output.hpp"
 #include "overlay.hpp"
 #include "pipeline.hpp"
-#include "process.hpp"
-#include "progress.hpp"
 
 namespace vit::app {
 
@@ -101,11 +97,10 @@ int run_explain(const ExplainCliOptions& o) {
         names = std::make_unique<OverlayNames>(o.output_dir);
     }
 
-    InputSource source = run.source();
+    run.list_inputs();
     AtomicOutput* file = run.file();
     OutputSink out(run.out_fd(), run.out_name());
     auto writer = make_writer(o.format, out, o.top_k, false);
-    Progress progress(run.progress_mode(), run.total());
 
     PipelineOptions po = run.pipeline();
     po.top_k = o.top_k;
@@ -114,72 +109,44 @@ int run_explain(const ExplainCliOptions& o) {
 
     OverlayStyle style;
     style.alpha = o.alpha;
-    std::int64_t n = 0, failed = 0;
-    auto close_off = [&] {
-        writer->end();
-        progress.finish();
-        if (file) file->commit();
-    };
     writer->begin();
-    try {
-        classify_stream(
-            *model, source,
-            [&](ClassifyResult&& r) {
-                RecordExtras x;
-                const fs::path png = names ? names->claim(r.path) : fs::path();
+    return run.stream(
+        *model, po,
+        [&](ClassifyResult& r) {
+            RecordExtras x;
+            const fs::path png = names ? names->claim(r.path) : fs::path();
+            if (r.ok()) {
+                const std::vector<float> map = recorder.pop();  // this input's row of the batch
+                if (names) {
+                    cv::Mat overlay = render_overlay(
+                        r.image, heat_on_original(map, grid, r.image.size(), model->spec().preprocess), style);
+                    if (o.side_by_side) {
+                        char prob[32];
+                        std::snprintf(prob, sizeof prob, "%.3f", r.top_k.front().prob);
+                        overlay = side_by_side(r.image, overlay, r.top_k.front().label + " " + prob);
+                    }
+                    if (!write_png_atomic(overlay, png, o.overwrite)) {
+                        r.error = "overlay " + png.string() + " already exists (not replaced; --overwrite replaces it)";
+                        r.top_k.clear();
+                    }
+                }
                 if (r.ok()) {
-                    const std::vector<float> map = recorder.pop();  // this input's row of the batch
-                    if (names) {
-                        cv::Mat overlay = render_overlay(
-                            r.image, heat_on_original(map, grid, r.image.size(), model->spec().preprocess), style);
-                        if (o.side_by_side) {
-                            char prob[32];
-                            std::snprintf(prob, sizeof prob, "%.3f", r.top_k.front().prob);
-                            overlay = side_by_side(r.image, overlay, r.top_k.front().label + " " + prob);
-                        }
-                        if (!write_png_atomic(overlay, png, o.overwrite)) {
-                            r.error = "overlay " + png.string() +
-                                      " already exists (not replaced; --overwrite replaces it)";
-                            r.top_k.clear();
-                        }
-                    }
-                    if (r.ok()) {
-                        x.json.emplace_back("method", json_string(to_string(eo.method)));
-                        x.json.emplace_back("grid", "[" + std::to_string(grid) + "," + std::to_string(grid) + "]");
-                        x.json.emplace_back("map", rounded(map).dump());
-                        x.json.emplace_back("overlay", names ? json_string(png.string()) : "null");
-                        if (names) x.text.emplace_back("overlay", png.string());
-                    }
+                    x.json.emplace_back("method", json_string(to_string(eo.method)));
+                    x.json.emplace_back("grid", "[" + std::to_string(grid) + "," + std::to_string(grid) + "]");
+                    x.json.emplace_back("map", rounded(map).dump());
+                    x.json.emplace_back("overlay", names ? json_string(png.string()) : "null");
+                    if (names) x.text.emplace_back("overlay", png.string());
                 }
-                r.image.release();
-                if (o.format == "text" && r.top_k.size() > 1) r.top_k.resize(1);  // text: the top-1 and the overlay
-                writer->write(r, x);
-                ++n;
-                if (!r.ok()) {
-                    ++failed;
-                    if (run.stops_at(r)) return false;
-                }
-                progress.tick(n, failed);
-                return true;
-            },
-            po);
-    } catch (...) {
-        // What is finished is kept: the records are closed off and --output committed (not when writing failed).
-        if (!out.failed()) {
-            try {
-                close_off();
-            } catch (const std::exception& e) {
-                warn(std::string("could not keep the finished records: ") + e.what());
             }
-        }
-        throw;
-    }
-    close_off();
-    if (interrupted()) {
-        warn("interrupted: " + std::to_string(n) + " inputs written");
-        return kFatal;
-    }
-    return failed ? kSomeInputsFailed : kOk;
+            r.image.release();
+            if (o.format == "text" && r.top_k.size() > 1) r.top_k.resize(1);  // text: the top-1 and the overlay
+            writer->write(r, x);
+        },
+        [&] {
+            writer->end();
+            if (file) file->commit();
+        },
+        [&] { return out.failed(); });
 }
 
 }  // namespace

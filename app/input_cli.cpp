@@ -15,6 +15,7 @@
 #include "common.hpp"
 #include "output.hpp"
 #include "process.hpp"
+#include "progress.hpp"
 
 namespace vit::app {
 
@@ -176,13 +177,13 @@ int InputRun::out_fd() const { return file_ ? file_->fd() : STDOUT_FILENO; }
 
 std::string InputRun::out_name() const { return file_ ? o_.output : "stdout"; }
 
-InputSource InputRun::source() {
+void InputRun::list_inputs() {
     if (o_.files_from.empty()) {
         SourceItem item;
         while (list_->next(item)) all_.push_back(item);
         total_ = static_cast<std::int64_t>(all_.size());
     }
-    return [this](SourceItem& item) {
+    source_ = [this](SourceItem& item) {
         if (interrupted()) return false;
         if (o_.files_from.empty()) return next_ < all_.size() && (item = all_[next_++], true);
         return list_->next(item);
@@ -203,12 +204,50 @@ PipelineOptions InputRun::pipeline() const {
     return po;
 }
 
-std::string InputRun::progress_mode() const { return o_.progress_on ? "on" : o_.progress_off ? "off" : "auto"; }
-
-bool InputRun::stops_at(const ClassifyResult& r) const {
-    if (r.ok() || !o_.fail_fast) return false;
-    warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " + text_field(r.error));
-    return true;
+int InputRun::stream(VitModel& model, const PipelineOptions& po, const std::function<void(ClassifyResult&)>& write,
+                     const std::function<void()>& close_off, const std::function<bool()>& output_failed) {
+    Progress progress(o_.progress_on ? "on" : o_.progress_off ? "off" : "auto", total_);
+    auto keep = [&] {
+        progress.finish();
+        close_off();
+    };
+    std::int64_t n = 0, failed = 0;
+    try {
+        classify_stream(
+            model, source_,
+            [&](ClassifyResult&& r) {
+                write(r);
+                ++n;
+                if (!r.ok()) {
+                    ++failed;
+                    if (o_.fail_fast) {
+                        warn("stopping at the first bad input (--fail-fast): " + text_field(r.path) + ": " +
+                             text_field(r.error));
+                        return false;
+                    }
+                }
+                progress.tick(n, failed);
+                return true;
+            },
+            po);
+    } catch (const RefusedInput&) {
+        throw;
+    } catch (...) {
+        if (!output_failed()) {
+            try {
+                keep();
+            } catch (const std::exception& e) {
+                warn(std::string("could not keep the finished records: ") + e.what());
+            }
+        }
+        throw;
+    }
+    keep();
+    if (interrupted()) {
+        warn("interrupted: " + std::to_string(n) + " inputs written");
+        return kFatal;
+    }
+    return failed ? kSomeInputsFailed : kOk;
 }
 
 }  // namespace vit::app

@@ -56,7 +56,7 @@ bool wants_help(const InputCliOptions& o);
 // One run's input side. The constructor checks the options against the standard streams, installs the interrupt
 // handlers, opens --output (refusing it as --files-from, --skip-done or an input), reads --skip-done (the paths of
 // the lines `is_done` accepts; every record when empty) and opens the input list; it throws std::runtime_error
-// naming the problem. Load the model after it, then call source().
+// naming the problem. Load the model after it, then call list_inputs() and stream().
 class InputRun {
 public:
     using DoneFilter = std::function<bool(const std::string& line)>;
@@ -67,16 +67,21 @@ public:
     int out_fd() const;
     std::string out_name() const;
 
-    // The inputs in order. Without a streamed --files-from list they are listed up front, so total() knows them.
-    InputSource source();
-    std::int64_t total() const { return total_; }  // -1: streamed, unknown
+    // Lists the inputs (call after loading the model). Without a streamed --files-from list they are listed up
+    // front, so the progress bar knows their number.
+    void list_inputs();
+    std::int64_t total() const { return total_; }  // inputs listed up front; -1: streamed, unknown
 
     // Batch size, shard alignment, --batch-wait, --max-pixels, decode threads and the interrupt check.
     PipelineOptions pipeline() const;
-    std::string progress_mode() const;  // for Progress: on | off | auto
 
-    // --fail-fast: true (after saying so on stderr) when the run stops at this failed result.
-    bool stops_at(const ClassifyResult& r) const;
+    // Streams the inputs through the model with `po`, handing each result to `write` in input order; counts the
+    // failures, stops at the first with --fail-fast and draws the progress bar. What is finished is kept whatever
+    // ends the run: `close_off` (records closed, --output committed) runs at the end, and after an exception too,
+    // unless `output_failed()` says nothing more can be written or an input turned out to be the output file.
+    // Returns the exit code: kFatal when interrupted, kSomeInputsFailed when an input failed, else kOk.
+    int stream(VitModel& model, const PipelineOptions& po, const std::function<void(ClassifyResult&)>& write,
+               const std::function<void()>& close_off, const std::function<bool()>& output_failed);
 
 private:
     const InputCliOptions& o_;
@@ -85,7 +90,8 @@ private:
     std::unique_ptr<InputList> list_;
     std::vector<SourceItem> all_;
     std::size_t next_ = 0;
-    std::int64_t total_ = -1;
+    std::int64_t total_ = -1;  // -1: streamed, unknown
+    InputSource source_;
 };
 
 }  // namespace vit::app
