@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -107,10 +108,19 @@ int run_classify(const ClassifyOptions& o) {
         total = static_cast<std::int64_t>(all.size());
     }
     std::size_t next = 0;
+    // After SIGINT/SIGTERM the inputs of the block in flight are still handed out, so every block written is
+    // whole: a resumed run (--skip-done) then batches its inputs exactly as an uninterrupted run would, and the
+    // concatenated results equal the uninterrupted run's bit for bit (the logits depend on the block's shape).
+    const auto block_of = [&](std::uint64_t pos) { return pos / static_cast<std::uint64_t>(o.batch_size); };
+    std::optional<std::uint64_t> last_block;
     InputSource source = [&](std::string& path, std::uint64_t& position) {
-        if (g_interrupted) return false;
-        if (!in.list) return next < all.size() && (std::tie(path, position) = all[next++], true);
-        return inputs.next(path, position);
+        const bool stopping = g_interrupted;
+        if (stopping && !last_block) return false;
+        const bool got = in.list ? inputs.next(path, position)
+                                 : next < all.size() && (std::tie(path, position) = all[next++], true);
+        if (!got || (stopping && block_of(position) != *last_block)) return false;
+        last_block = block_of(position);
+        return true;
     };
 
     std::unique_ptr<AtomicOutput> file;

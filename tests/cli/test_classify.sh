@@ -123,6 +123,21 @@ check "SIGTERM mid-run commits what is done" test -s "$work/out.jsonl"
 check "every line a complete record" bash -c "jq -e '.top_k | length == 5' '$work/out.jsonl' >/dev/null"
 check "interrupted run reported as not complete (exit != 0)" test "$rc" -ne 0
 check "no temporary left behind" bash -c "! ls -a '$work' | grep -q vit-tmp"
+# SIGTERM while the third input of a block of 4 is awaited: the run still takes the block's fourth input and
+# stops before the next block, so the results hold whole blocks and a resume batches like an uninterrupted run.
+mkfifo "$work/list.fifo"
+"$VIT" classify -m "$MODEL" --format jsonl -b 4 --files-from "$work/list.fifo" -o "$work/blk.jsonl" 2>/dev/null &
+pid=$!
+exec 3>"$work/list.fifo"
+printf '%s\n' "$d/a.bmp" "$d/b.jpg" >&3
+sleep 1
+kill -TERM $pid
+sleep 0.3
+for i in $(seq 1 10); do echo "$d/g.png"; done >&3
+exec 3>&-
+wait $pid; rc=$?
+check_eq "SIGTERM inside a block: the block is finished, the next not started" "$(wc -l <"$work/blk.jsonl")" 4
+check_eq "  and the run says it was interrupted (exit 1)" "$rc" 1
 "$VIT" classify -m "$MODEL" --format jsonl "$d/a.bmp" -o "$work/one.jsonl" 2>/dev/null
 check_eq "--output holds the records" "$(jq -r .path "$work/one.jsonl")" "$d/a.bmp"
 
