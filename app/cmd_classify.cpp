@@ -1,4 +1,6 @@
 // `vit classify`: classify files, folders and path lists; stream one record per input in input order.
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -196,7 +198,13 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
     pon->excludes(poff);
     sub->add_option("--max-pixels", opt->max_pixels, "Reject images with more pixels than this (checked before decoding)")
         ->check(CLI::PositiveNumber)->capture_default_str();
-    sub->callback([opt, &run] { run = [opt] { return run_classify(*opt); }; });
+    sub->callback([opt, sub, &run] {
+        // Nothing to classify and nobody piping into it: show how to call it rather than wait on the terminal.
+        if (opt->inputs.empty() && opt->files_from.empty() && ::isatty(STDIN_FILENO))
+            run = [sub] { return std::cerr << sub->help("vit"), kFatal; };
+        else
+            run = [opt] { return run_classify(*opt); };
+    });
 }
 
 }  // namespace vit::app

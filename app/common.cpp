@@ -17,7 +17,8 @@ namespace vit::app {
 namespace fs = std::filesystem;
 
 void ModelOptions::add_to(CLI::App& app, bool with_precision) {
-    auto* m = app.add_option("-m,--model", model_dir, "Model directory (DIR/config.json); default: the built-in model");
+    auto* m = app.add_option("-m,--model", model_dir,
+                             "Model directory (DIR/config.json); default: the built-in " + std::string(kDefaultModelName));
     auto* c = app.add_option("-c,--config", config, "Model config JSON (long form of --model)");
     app.add_option("-w,--weights", weights, "Weights file (.safetensors), overrides the config's \"weights\"");
     m->excludes(c);
@@ -28,16 +29,20 @@ void ModelOptions::add_to(CLI::App& app, bool with_precision) {
     app.add_option("-t,--threads", threads, "Inference threads (0 = all cores)")->check(CLI::NonNegativeNumber);
 }
 
-fs::path default_model_dir() {
-    if (const char* env = std::getenv("VIT_DEFAULT_MODEL"); env && *env) return env;
+fs::path builtin_models_dir() {
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) {
-        for (const fs::path& cand : {exe.parent_path() / "../models/fashion-vit", exe.parent_path() / "../share/vit/models/fashion-vit",
-                                     exe.parent_path() / "models/fashion-vit"})
-            if (fs::exists(cand / "config.json", ec)) return fs::weakly_canonical(cand, ec);
+        // Installed (PREFIX/bin/vit -> PREFIX/share/vit/models), then the build tree of a checkout (build/vit).
+        for (const fs::path& cand : {exe.parent_path() / "../share/vit/models", exe.parent_path() / "../models"})
+            if (fs::exists(cand / kDefaultModelName / "config.json", ec)) return fs::weakly_canonical(cand, ec);
     }
-    return fs::path(VIT_SOURCE_MODELS_DIR) / "fashion-vit";
+    return VIT_SOURCE_MODELS_DIR;
+}
+
+fs::path default_model_dir() {
+    if (const char* env = std::getenv("VIT_DEFAULT_MODEL"); env && *env) return env;
+    return builtin_models_dir() / kDefaultModelName;
 }
 
 ModelSpec ModelOptions::resolve() const {

@@ -25,8 +25,14 @@ struct ModelOptions {
     ModelSpec resolve() const;              // throws ModelError
 };
 
-// The built-in default model: $VIT_DEFAULT_MODEL, then models/fashion-vit next to the executable's tree,
-// then the source tree it was built from.
+// The built-in default model, ImageNet-1k DeiT-tiny (models/deit-tiny-imagenet).
+inline constexpr const char* kDefaultModelName = "deit-tiny-imagenet";
+
+// Where the built-in models are: PREFIX/share/vit/models next to an installed PREFIX/bin/vit, models/ of the
+// checkout a build/vit belongs to, else the source tree it was built from. Relocatable: nothing is absolute.
+std::filesystem::path builtin_models_dir();
+
+// $VIT_DEFAULT_MODEL, else builtin_models_dir() / kDefaultModelName.
 std::filesystem::path default_model_dir();
 
 // Applies --threads (0 = all cores) and returns the inference thread count.
