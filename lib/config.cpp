@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "hub_formats.hpp"
+#include "json_util.hpp"
 
 namespace vit {
 namespace {
@@ -18,50 +20,9 @@ using nlohmann::json;
 // Hostile-input limits, checked before the work they bound.
 constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;   // config.json; an inline ImageNet-21k list is ~0.5 MB
 constexpr std::uintmax_t kMaxLabelsBytes = 64u << 20;   // labels file
-constexpr int kMaxJsonDepth = 16;                       // the schema needs 3 levels
+constexpr std::size_t kMaxJsonDepth = 16;                       // the schema needs 3 levels
 constexpr int kMaxDepth = 1024;                         // transformer blocks
 constexpr int kMaxClasses = 1 << 20;                    // labels are generated for each class when absent
-
-// A value for an error message: short, and never a deep recursive dump of hostile nesting.
-std::string brief(const json& v) {
-    std::string s;
-    if (v.is_array() || v.is_object()) {
-        bool flat = v.size() <= 16;
-        for (const auto& e : v) flat = flat && !e.is_structured();
-        s = flat ? v.dump() : std::string(v.type_name()) + " of " + std::to_string(v.size()) + " elements";
-    } else {
-        s = v.dump();
-    }
-    return s.size() > 200 ? s.substr(0, 200) + "..." : s;
-}
-
-// A first pass over the text that builds nothing and refuses hostile nesting ("[[[[..."), which would cost
-// memory and recursion later. (nlohmann's callback parser could do it in one pass but is quadratic in the
-// number of keys of an object.)
-class DepthPrecheck : public nlohmann::json_sax<json> {
-public:
-    bool null() override { return true; }
-    bool boolean(bool) override { return true; }
-    bool number_integer(number_integer_t) override { return true; }
-    bool number_unsigned(number_unsigned_t) override { return true; }
-    bool number_float(number_float_t, const string_t&) override { return true; }
-    bool string(string_t&) override { return true; }
-    bool binary(binary_t&) override { return true; }
-    bool start_object(std::size_t) override { return open(); }
-    bool key(string_t&) override { return true; }
-    bool end_object() override { return --depth_, true; }
-    bool start_array(std::size_t) override { return open(); }
-    bool end_array() override { return --depth_, true; }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override { throw e; }
-
-private:
-    bool open() {
-        if (++depth_ > kMaxJsonDepth)
-            throw ModelError("invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-        return true;
-    }
-    int depth_ = 0;
-};
 
 [[noreturn]] void wrong_type(const char* section, const char* key, const json& v) {
     throw ModelError(std::string(section) + "." + key + " has the wrong type: got " + std::string(v.type_name()) +
@@ -139,22 +100,69 @@ void reject_unknown_keys(const json& j, const char* section, std::initializer_li
 
 }  // namespace
 
-std::string to_string(Interpolation i) {
-    switch (i) {
-        case Interpolation::Nearest: return "nearest";
-        case Interpolation::Bilinear: return "bilinear";
-        case Interpolation::Bicubic: return "bicubic";
-    }
-    return "?";
+namespace {
+
+// One table per enum: the config's strings.
+const std::initializer_list<EnumName<GlobalPool>> kPools = {{GlobalPool::Token, "token"},
+                                                           {GlobalPool::Avg, "avg"},
+                                                           {GlobalPool::TokenDist, "token_dist"},
+                                                           {GlobalPool::TokenAvg, "token_avg"}};
+const std::initializer_list<EnumName<Interpolation>> kInterps = {
+    {Interpolation::Bicubic, "bicubic"}, {Interpolation::Bilinear, "bilinear"}, {Interpolation::Nearest, "nearest"}};
+const std::initializer_list<EnumName<Activation>> kActs = {{Activation::Gelu, "gelu"},
+                                                          {Activation::GeluTanh, "gelu_tanh"},
+                                                          {Activation::QuickGelu, "quick_gelu"},
+                                                          {Activation::SwiGlu, "swiglu"}};
+const std::initializer_list<EnumName<PosEmbedPrefix>> kPosPrefix = {
+    {PosEmbedPrefix::All, "all"}, {PosEmbedPrefix::Class, "class"}, {PosEmbedPrefix::None, "none"}};
+const std::initializer_list<EnumName<PosResample>> kPosResample = {
+    {PosResample::BicubicAntialias, "bicubic_antialias"}, {PosResample::Bicubic, "bicubic"}};
+const std::initializer_list<EnumName<Layout>> kLayouts = {{Layout::Timm, "timm"},
+                                                         {Layout::HfVit, "transformers-vit"},
+                                                         {Layout::HfDeit, "transformers-deit"},
+                                                         {Layout::HfDeitDistilled, "transformers-deit-distilled"},
+                                                         {Layout::HfDinov2, "transformers-dinov2"},
+                                                         {Layout::HfDinov2Registers, "transformers-dinov2-registers"}};
+const std::initializer_list<EnumName<ResizeMode>> kResizeModes = {{ResizeMode::ShorterSide, "shorter"},
+                                                                 {ResizeMode::Exact, "exact"}};
+const std::initializer_list<EnumName<CropRounding>> kCropRoundings = {{CropRounding::Round, "round"},
+                                                                     {CropRounding::Floor, "floor"}};
+
+// An optional enum key: its string, mapped through the enum's table.
+template <typename E>
+void get_enum(const json& j, const char* section, const char* key, std::initializer_list<EnumName<E>> table, E& out) {
+    std::string s = enum_to_string(table, out);
+    get_opt(j, section, key, s);
+    out = enum_from_string(table, s, std::string(section) + "." + key);
 }
 
-std::string to_string(GlobalPool p) { return p == GlobalPool::Token ? "token" : "avg"; }
+}  // namespace
+
+std::string to_string(Interpolation i) { return enum_to_string(kInterps, i); }
+std::string to_string(GlobalPool p) { return enum_to_string(kPools, p); }
+std::string to_string(Activation a) { return enum_to_string(kActs, a); }
+std::string to_string(PosEmbedPrefix p) { return enum_to_string(kPosPrefix, p); }
+std::string to_string(PosResample r) { return enum_to_string(kPosResample, r); }
+std::string to_string(Layout l) { return enum_to_string(kLayouts, l); }
+std::string to_string(ResizeMode m) { return enum_to_string(kResizeModes, m); }
+std::string to_string(CropRounding r) { return enum_to_string(kCropRoundings, r); }
+
+int ModelConfig::pos_embed_prefix_tokens() const {
+    switch (pos_embed_prefix) {
+        case PosEmbedPrefix::All: return num_prefix_tokens();
+        case PosEmbedPrefix::Class: return class_token ? 1 : 0;
+        case PosEmbedPrefix::None: return 0;
+    }
+    return 0;
+}
 
 void from_json(const json& j, ModelConfig& c) {
     if (!j.is_object()) throw ModelError("model must be an object, got " + std::string(j.type_name()));
     reject_unknown_keys(j, "model",
                         {"image_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim",
-                         "qkv_bias", "layer_norm_eps", "num_classes", "class_token", "global_pool", "fc_norm"});
+                         "qkv_bias", "layer_norm_eps", "num_classes", "class_token", "dist_token", "reg_tokens",
+                         "pos_embed_prefix", "pos_embed_grid", "pos_resample", "norm_pre", "layer_scale", "act",
+                         "global_pool", "fc_norm", "layout"});
     get_req(j, "model", "image_size", c.image_size);
     get_req(j, "model", "patch_size", c.patch_size);
     get_opt(j, "model", "in_chans", c.in_chans);
@@ -166,12 +174,17 @@ void from_json(const json& j, ModelConfig& c) {
     get_opt(j, "model", "layer_norm_eps", c.layer_norm_eps);
     get_req(j, "model", "num_classes", c.num_classes);
     get_opt(j, "model", "class_token", c.class_token);
-    std::string pool = to_string(c.global_pool);
-    get_opt(j, "model", "global_pool", pool);
-    if (pool == "token") c.global_pool = GlobalPool::Token;
-    else if (pool == "avg") c.global_pool = GlobalPool::Avg;
-    else throw ModelError("model.global_pool \"" + pool + "\" is not one of \"token\", \"avg\"");
+    get_opt(j, "model", "dist_token", c.dist_token);
+    get_opt(j, "model", "reg_tokens", c.reg_tokens);
+    get_enum(j, "model", "pos_embed_prefix", kPosPrefix, c.pos_embed_prefix);
+    get_opt(j, "model", "pos_embed_grid", c.pos_embed_grid);
+    get_enum(j, "model", "pos_resample", kPosResample, c.pos_resample);
+    get_opt(j, "model", "norm_pre", c.norm_pre);
+    get_opt(j, "model", "layer_scale", c.layer_scale);
+    get_enum(j, "model", "act", kActs, c.act);
+    get_enum(j, "model", "global_pool", kPools, c.global_pool);
     get_opt(j, "model", "fc_norm", c.fc_norm);
+    get_enum(j, "model", "layout", kLayouts, c.layout);
 }
 
 void ModelConfig::validate() const {
@@ -199,8 +212,15 @@ void ModelConfig::validate() const {
                          std::to_string(num_heads));
     if (in_chans != 1 && in_chans != 3)
         throw ModelError("model.in_chans " + std::to_string(in_chans) + " is not supported (expected 1 or 3)");
-    if (global_pool == GlobalPool::Token && !class_token)
-        throw ModelError("model.global_pool \"token\" needs model.class_token true");
+    if (reg_tokens < 0 || reg_tokens > 1024)
+        throw ModelError("model.reg_tokens must be in [0, 1024], got " + std::to_string(reg_tokens));
+    if (pos_embed_grid < 0 || pos_embed_grid > 4096)
+        throw ModelError("model.pos_embed_grid must be in [0, 4096], got " + std::to_string(pos_embed_grid));
+    if (global_pool != GlobalPool::Avg && !class_token)
+        throw ModelError("model.global_pool \"" + to_string(global_pool) + "\" needs model.class_token true");
+    if (global_pool == GlobalPool::TokenDist && !dist_token)
+        throw ModelError("model.global_pool \"token_dist\" needs model.dist_token true");
+    if (dist_token && !class_token) throw ModelError("model.dist_token true needs model.class_token true");
     if (fc_norm && global_pool != GlobalPool::Avg)
         throw ModelError("model.fc_norm true needs model.global_pool \"avg\"");
     // Keep every tensor size well inside 32-bit element counts: guards all later shape products.
@@ -208,30 +228,48 @@ void ModelConfig::validate() const {
     if (1LL * image_size * image_size > limit || 1LL * embed_dim * mlp_dim > limit ||
         1LL * embed_dim * num_classes > limit || 1LL * embed_dim * embed_dim * 3 > limit ||
         1LL * num_tokens() * embed_dim > limit || 1LL * in_chans * patch_size * patch_size * embed_dim > limit ||
+        1LL * pos_embed_tokens() * embed_dim > limit ||
         1LL * num_tokens() * num_tokens() * num_heads > limit)   // one image's attention scores
         throw ModelError("model dimensions are too large (a tensor would exceed 2^31 elements)");
 }
 
 void to_json(json& j, const ModelConfig& c) {
-    j = json{{"image_size", c.image_size}, {"patch_size", c.patch_size}, {"in_chans", c.in_chans},
-             {"embed_dim", c.embed_dim},   {"depth", c.depth},           {"num_heads", c.num_heads},
-             {"mlp_dim", c.mlp_dim},       {"qkv_bias", c.qkv_bias},     {"layer_norm_eps", c.layer_norm_eps},
-             {"num_classes", c.num_classes}, {"class_token", c.class_token},
-             {"global_pool", to_string(c.global_pool)}, {"fc_norm", c.fc_norm}};
+    j = json{{"image_size", c.image_size},
+             {"patch_size", c.patch_size},
+             {"in_chans", c.in_chans},
+             {"embed_dim", c.embed_dim},
+             {"depth", c.depth},
+             {"num_heads", c.num_heads},
+             {"mlp_dim", c.mlp_dim},
+             {"qkv_bias", c.qkv_bias},
+             {"layer_norm_eps", c.layer_norm_eps},
+             {"num_classes", c.num_classes},
+             {"class_token", c.class_token},
+             {"dist_token", c.dist_token},
+             {"reg_tokens", c.reg_tokens},
+             {"pos_embed_prefix", to_string(c.pos_embed_prefix)},
+             {"pos_embed_grid", c.stored_grid()},
+             {"pos_resample", to_string(c.pos_resample)},
+             {"norm_pre", c.norm_pre},
+             {"layer_scale", c.layer_scale},
+             {"act", to_string(c.act)},
+             {"global_pool", to_string(c.global_pool)},
+             {"fc_norm", c.fc_norm},
+             {"layout", to_string(c.layout)}};
 }
 
 void from_json(const json& j, PreprocessConfig& c) {
     if (!j.is_object()) throw ModelError("preprocess must be an object, got " + std::string(j.type_name()));
-    reject_unknown_keys(j, "preprocess", {"resize", "crop", "interpolation", "antialias", "mean", "std"});
+    reject_unknown_keys(j, "preprocess",
+                        {"resize", "resize_mode", "crop", "crop_rounding", "interpolation", "antialias",
+                         "rescale_factor", "mean", "std"});
     get_opt(j, "preprocess", "resize", c.resize);
+    get_enum(j, "preprocess", "resize_mode", kResizeModes, c.resize_mode);
     get_opt(j, "preprocess", "crop", c.crop);
-    std::string interp = to_string(c.interpolation);
-    get_opt(j, "preprocess", "interpolation", interp);
-    if (interp == "bicubic") c.interpolation = Interpolation::Bicubic;
-    else if (interp == "bilinear") c.interpolation = Interpolation::Bilinear;
-    else if (interp == "nearest") c.interpolation = Interpolation::Nearest;
-    else throw ModelError("preprocess.interpolation \"" + interp + "\" is not one of \"bicubic\", \"bilinear\", \"nearest\"");
+    get_enum(j, "preprocess", "crop_rounding", kCropRoundings, c.crop_rounding);
+    get_enum(j, "preprocess", "interpolation", kInterps, c.interpolation);
     get_opt(j, "preprocess", "antialias", c.antialias);
+    get_opt(j, "preprocess", "rescale_factor", c.rescale_factor);
     get_opt(j, "preprocess", "mean", c.mean);
     get_opt(j, "preprocess", "std", c.std);
 }
@@ -253,17 +291,23 @@ void PreprocessConfig::validate(int in_chans, int image_size) const {
                          std::to_string(in_chans) + " (model.in_chans)");
     for (float s : std)
         if (!(s > 0)) throw ModelError("preprocess.std values must be positive, got " + std::to_string(s));
+    if (!(rescale_factor >= 0 && rescale_factor <= 1e6))
+        throw ModelError("preprocess.rescale_factor must be in [0, 1e6], got " + std::to_string(rescale_factor));
 }
 
 void to_json(json& j, const PreprocessConfig& c) {
-    j = json{{"resize", c.resize}, {"crop", c.crop}, {"interpolation", to_string(c.interpolation)},
-             {"antialias", c.antialias}, {"mean", c.mean}, {"std", c.std}};
+    j = json{{"resize", c.resize},
+             {"resize_mode", to_string(c.resize_mode)},
+             {"crop", c.crop},
+             {"crop_rounding", to_string(c.crop_rounding)},
+             {"interpolation", to_string(c.interpolation)},
+             {"antialias", c.antialias},
+             {"rescale_factor", c.rescale_factor},
+             {"mean", c.mean},
+             {"std", c.std}};
 }
 
-namespace {
-
-// The whole of a config or labels file, refused past `limit` bytes (read, not stat'ed: `--config <(...)`
-// is a pipe). Throws ModelError with `what` ("config", "labels") naming the file kind.
+// Read, not stat'ed: `--config <(...)` is a pipe.
 std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit) {
     std::error_code ec;
     if (std::filesystem::is_directory(p, ec))
@@ -281,6 +325,8 @@ std::string read_small_file(const std::filesystem::path& p, const char* what, st
     if (in.bad()) throw ModelError(p.string() + ": cannot read " + what + " file");
     return text;
 }
+
+namespace {
 
 std::vector<std::string> read_labels_file(const std::filesystem::path& p) {
     std::istringstream in(read_small_file(p, "labels", kMaxLabelsBytes));
@@ -304,11 +350,9 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
     const std::string text = read_small_file(config_file, "config", kMaxConfigBytes);
     json j;
     try {
-        DepthPrecheck precheck;
-        json::sax_parse(text, &precheck);
-        j = json::parse(text);
+        j = parse_bounded(text, JsonLimits{kMaxJsonDepth});
     } catch (const ModelError& e) {
-        throw ModelError(config_file.string() + ": " + e.what());
+        throw ModelError(config_file.string() + ": invalid JSON: " + e.what());
     } catch (const json::exception& e) {   // parse_error, and out_of_range for numbers such as 1e400
         throw ModelError(config_file.string() + ": invalid JSON: " + e.what());
     }
@@ -367,11 +411,52 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
     return spec;
 }
 
-ModelSpec load_model_dir(const std::filesystem::path& dir) {
+void set_image_size(ModelSpec& spec, int image_size) {
+    ModelConfig& c = spec.model;
+    if (image_size <= 0 || image_size % c.patch_size != 0)
+        throw ModelError("image size " + std::to_string(image_size) + " is not a positive multiple of the patch size " +
+                         std::to_string(c.patch_size));
+    if (c.pos_embed_grid == 0) c.pos_embed_grid = c.grid();   // keep the stored grid
+    PreprocessConfig& p = spec.preprocess;
+    p.resize = static_cast<int>(static_cast<long long>(p.resize) * image_size / p.crop);
+    p.crop = image_size;
+    c.image_size = image_size;
+    c.validate();
+    p.validate(c.in_chans, c.image_size);
+    spec.origins.push_back({"model.image_size", "--image-size " + std::to_string(image_size) +
+                                                    " (position embeddings resampled from a " +
+                                                    std::to_string(c.stored_grid()) + "x" + std::to_string(c.stored_grid()) +
+                                                    " grid)"});
+}
+
+ModelSpec load_model_dir(const std::filesystem::path& dir, int image_size) {
+    namespace fs = std::filesystem;
     std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
+    if (!fs::is_directory(dir, ec))
         throw ModelError(dir.string() + ": not a model directory (expected DIR/config.json)");
-    return load_model_spec(dir / "config.json");
+    const fs::path file = dir / "config.json";
+    if (!fs::exists(file, ec))
+        throw ModelError(dir.string() + ": no config.json (expected a vit, transformers or timm model directory)");
+    json j;
+    try {
+        j = parse_bounded(read_small_file(file, "config", kMaxConfigBytes), JsonLimits{kMaxJsonDepth});
+    } catch (const ModelError& e) {
+        throw ModelError(file.string() + ": invalid JSON: " + e.what());
+    } catch (const json::exception& e) {
+        throw ModelError(file.string() + ": invalid JSON: " + e.what());
+    }
+    ModelSpec spec;
+    if (j.is_object() && j.contains("model_type")) spec = load_transformers_dir(dir, j);
+    else if (j.is_object() && j.contains("architecture")) spec = load_timm_dir(dir, j);
+    else spec = load_model_spec(file);
+    if (image_size > 0 && image_size != spec.model.image_size) {
+        try {
+            set_image_size(spec, image_size);
+        } catch (const ModelError& e) {
+            throw ModelError(dir.string() + ": " + e.what());
+        }
+    }
+    return spec;
 }
 
 }  // namespace vit

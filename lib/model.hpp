@@ -1,77 +1,63 @@
-// The ViT encoder: patch_embed -> add_cls_and_pos -> N x block(attn, mlp) -> norm -> pool -> head.
+// The ViT encoder: patch_embed -> add_prefix_and_pos -> norm_pre -> N x block(attn, mlp) -> norm -> pool -> head.
 //
 // Dimension legend: B batch, C input channels, S image side, P patch side, G = S/P patches per side,
-// Np = G*G patches, T tokens (Np + class token), D embed dim, H heads, d = D/H head dim, F mlp dim,
-// K classes.
+// Np = G*G patches, Nx prefix tokens (class, distillation, registers), T = Nx + Np tokens, D embed dim,
+// H heads, d = D/H head dim, F mlp dim, E head input features (D, or 2D for DINOv2's classifier), K classes.
+//
+// oneDNN stays behind the pimpl: this header is all app/ sees of the engine.
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
-#include "ops.hpp"
+#include "runtime.hpp"
 
 namespace vit {
 
-struct BlockWeights {
-    LayerNorm norm1;       // D
-    Linear qkv;            // D -> 3D
-    Attention attn;        // H heads of d
-    Linear proj;           // D -> D, residual fused
-    LayerNorm norm2;       // D
-    Linear fc1;            // D -> F, GELU fused
-    Linear fc2;            // F -> D, residual fused
-};
+// What `forward_features` returns per image.
+//   Head: exactly what the head reads (class token, avg + fc_norm, DINOv2's [class, patch mean]; a distilled
+//         DeiT's class token), E floats.
+//   Cls:  the final-normed class token, D floats (needs a class token).
+//   Mean: the mean of the patch tokens (prefix tokens excluded) after the final norm (or fc_norm), D floats.
+enum class FeaturePool { Head, Cls, Mean };
 
 class VitModel {
 public:
     // Loads and checks the weights named by the spec; the safetensors mapping is dropped after load.
     // `warnings` receives non-fatal findings (NaN/Inf weights).
     VitModel(const ModelSpec& spec, Precision precision = Precision::F32, std::vector<std::string>* warnings = nullptr);
+    ~VitModel();
+    VitModel(const VitModel&) = delete;
+    VitModel& operator=(const VitModel&) = delete;
 
     // images [B, C, S, S] (preprocessed) -> logits [B, K].
     void forward(const float* images, std::int64_t B, float* logits);
+    // images [B, C, S, S] -> features [B, feature_dim(pool)]. Throws ModelError when the model lacks what `pool`
+    // needs (Cls without a class token).
+    void forward_features(const float* images, std::int64_t B, float* features, FeaturePool pool = FeaturePool::Head);
+    int feature_dim(FeaturePool pool = FeaturePool::Head) const;
 
-    const ModelSpec& spec() const { return spec_; }
-    const ModelConfig& config() const { return spec_.model; }
-    Precision precision() const { return precision_; }
+    // Called after each block's attention softmax with that block's probabilities [B, H, T, T] (rows: queries),
+    // while a sink is set (vit explain); costs nothing otherwise.
+    using AttentionSink = std::function<void(int block, const float* probs, std::int64_t B, std::int64_t H,
+                                             std::int64_t T)>;
+    void set_attention_sink(AttentionSink sink);
+
+    const ModelSpec& spec() const;
+    const ModelConfig& config() const { return spec().model; }
+    Precision precision() const;
     std::int64_t input_size() const;                  // C*S*S floats per image
     std::int64_t parameter_count() const;
     double gflops_per_image() const;                  // multiply-adds x2 of every matmul
     std::size_t weight_bytes() const;                 // resident weights after load
 
 private:
-    // Stages; each works on the scratch buffers for batch B.
-    void patch_embed(const float* images, std::int64_t B);           // images -> patches_ [B*Np, C*P*P] -> x_ tokens
-    void add_cls_and_pos(std::int64_t B);                             // x_ [B, T, D]
-    // x_ += attn(norm1(x_)); x_ += mlp(norm2(x_)). With class_token_only, the MLP half runs on the class tokens
-    // alone and leaves them in pooled_ [B, D].
-    void block(const BlockWeights& w, std::int64_t B, bool class_token_only);
-    void pool_and_head(std::int64_t B, float* logits);                // norm, pooling, fc_norm, head
-
-    void ensure_scratch(std::int64_t B);
-
-    ModelSpec spec_;
-    Precision precision_;
-
-    Linear patch_proj_;                         // C*P*P -> D
-    std::vector<float> cls_token_;              // [D]
-    std::vector<float> pos_embed_;              // [T, D]
-    std::vector<BlockWeights> blocks_;
-    LayerNorm norm_;                            // final norm (or fc_norm after avg pooling)
-    Linear head_;                               // D -> K
-
-    std::int64_t scratch_batch_ = 0;
-    std::vector<float> patches_;                // [B*Np, C*P*P]
-    std::vector<float> x_;                      // [B, T, D] residual stream
-    std::vector<float> h_;                      // [B, T, D] normed / attention context
-    std::vector<float> qkv_;                    // [B, T, 3D]
-    std::vector<float> scores_;                 // [B, H, T, T]
-    std::vector<float> mlp_;                    // [B, T, F]
-    std::vector<float> pooled_;                 // [B, D]
-    std::vector<float> pooled_norm_;            // [B, D]
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace vit

@@ -96,8 +96,26 @@ __attribute__((target_clones("avx2", "default"))) void dequantize_row(const std:
 
 }  // namespace
 
+namespace {
+
+// The oneDNN eltwise algorithm (and alpha) of an activation epilogue; None for the others.
+bool activation_of(Linear::Epilogue ep, dnnl::algorithm& alg, float& alpha) {
+    alpha = 0.f;
+    switch (ep) {
+        case Linear::Epilogue::Gelu: alg = dnnl::algorithm::eltwise_gelu_erf; return true;
+        case Linear::Epilogue::GeluTanh: alg = dnnl::algorithm::eltwise_gelu_tanh; return true;
+        case Linear::Epilogue::QuickGelu: alg = dnnl::algorithm::eltwise_swish, alpha = 1.702f; return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
 Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
     : K_(K), N_(N), ep_(ep), precision_(p) {
+    dnnl::algorithm alg;
+    float alpha;
+    if (activation_of(ep, alg, alpha)) act_ = Activation1d(alg, alpha);
     auto& rt = Runtime::get();
     bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
@@ -153,7 +171,9 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
     } else {
         dst_md = memory::desc({M, N_}, dt::f32, tag::ab);
         dnnl::post_ops po;
-        if (ep_ == Epilogue::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        dnnl::algorithm alg;
+        float alpha;
+        if (activation_of(ep_, alg, alpha)) po.append_eltwise(1.f, alg, alpha, 0.f);
         if (ep_ == Epilogue::Residual) po.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
@@ -192,7 +212,9 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         const bool residual = ep_ == Epilogue::Residual;
 #pragma omp parallel for
         for (std::int64_t m = 0; m < M; ++m) dequantize_row(acc_p + m * N, N, xs_p[m], ws, bias, residual, y + m * N);
-        if (ep_ == Epilogue::Gelu) gelu(y, M * N);
+        dnnl::algorithm alg;
+        float alpha;
+        if (activation_of(ep_, alg, alpha)) act_.forward(y, M * N);
         return;
     }
     memory dst(p.dst_md, rt.engine, y);
@@ -243,34 +265,38 @@ void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
 
 // --------------------------------------------------------------------------------------- softmax, GELU helpers
 
-void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
-    static std::map<std::pair<std::int64_t, std::int64_t>, dnnl::softmax_forward> cache;
+void Activation1d::forward(float* x, std::int64_t n) const {
     auto& rt = Runtime::get();
-    const memory::desc md({rows, cols}, dt::f32, tag::ab);
-    auto key = std::make_pair(rows, cols);
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-        dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, 1);
-        it = cache.emplace(key, dnnl::softmax_forward({d, rt.engine})).first;
+    const memory::desc md({n}, dt::f32, tag::a);
+    auto it = prims_.find(n);
+    if (it == prims_.end()) {
+        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg_, md, alpha_, 0.f);
+        it = prims_.emplace(n, dnnl::eltwise_forward({d, rt.engine})).first;
     }
     memory m(md, rt.engine, x);
     it->second.execute(rt.stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
     rt.stream.wait();
 }
 
-void gelu(float* x, std::int64_t n) {
-    static std::map<std::int64_t, dnnl::eltwise_forward> cache;
+void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
     auto& rt = Runtime::get();
-    const memory::desc md({n}, dt::f32, tag::a);
-    auto it = cache.find(n);
-    if (it == cache.end()) {
-        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, md, 0.f,
-                                      0.f);
-        it = cache.emplace(n, dnnl::eltwise_forward({d, rt.engine})).first;
-    }
+    const memory::desc md({rows, cols}, dt::f32, tag::ab);
+    dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, 1);
     memory m(md, rt.engine, x);
-    it->second.execute(rt.stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+    dnnl::softmax_forward({d, rt.engine}).execute(rt.stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
     rt.stream.wait();
+}
+
+void gelu(float* x, std::int64_t n) { Activation1d().forward(x, n); }
+
+void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out) {
+#pragma omp parallel for
+    for (std::int64_t m = 0; m < M; ++m) {
+        const float* a = x + m * 2 * F;
+        const float* b = a + F;
+        float* o = out + m * F;
+        for (std::int64_t f = 0; f < F; ++f) o[f] = a[f] / (1.f + std::exp(-a[f])) * b[f];
+    }
 }
 
 // ------------------------------------------------------------------------------------------------- Attention

@@ -13,18 +13,9 @@
 
 #include <dnnl.hpp>
 
+#include "runtime.hpp"
+
 namespace vit {
-
-// Numeric precision of the linear layers (activations between ops stay float32).
-//   BF16: bf16 weights and inputs, f32 accumulation and output (needs AVX-512 in oneDNN 2.6).
-//   INT8: weights quantised per output channel at load, inputs quantised per row (token) at run time,
-//         s8 x s8 -> s32 matmul, then dequantised with bias and epilogue in f32.
-enum class Precision { F32, BF16, INT8 };
-std::string to_string(Precision p);
-Precision parse_precision(const std::string& s);   // "fp32" | "bf16" | "int8"; throws std::invalid_argument
-
-// The instruction set oneDNN runs with on this CPU, e.g. "AVX2", "AVX-512 BF16".
-std::string cpu_isa_name();
 
 // The CPU engine and stream every op runs on.
 struct Runtime {
@@ -33,16 +24,25 @@ struct Runtime {
     static Runtime& get();
 };
 
-// Inference threads used by the ops (OpenMP inside oneDNN and in our own loops).
-void set_num_threads(int n);
-int num_threads();
+// An element-wise activation applied in place (the INT8 path's epilogue), its primitive built once per length.
+class Activation1d {
+public:
+    explicit Activation1d(dnnl::algorithm alg = dnnl::algorithm::eltwise_gelu_erf, float alpha = 0.f)
+        : alg_(alg), alpha_(alpha) {}
+    void forward(float* x, std::int64_t n) const;
 
-// y[M,N] = x[M,K] · Wᵀ + b, optionally followed by exact GELU, or accumulated into y (y += x·Wᵀ + b) to fuse
-// a residual connection. W is given in PyTorch's [N, K] layout and reordered once into oneDNN's preferred
+private:
+    dnnl::algorithm alg_;
+    float alpha_;
+    mutable std::map<std::int64_t, dnnl::eltwise_forward> prims_;
+};
+
+// y[M,N] = x[M,K] · Wᵀ + b, optionally followed by an activation (exact GELU, tanh GELU, quick GELU =
+// x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N, K] layout and reordered once into oneDNN's preferred
 // layout; no other copy of it is kept.
 class Linear {
 public:
-    enum class Epilogue { None, Gelu, Residual };
+    enum class Epilogue { None, Gelu, GeluTanh, QuickGelu, Residual };
 
     Linear() = default;
     Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p = Precision::F32);
@@ -72,6 +72,7 @@ private:
     Precision precision_ = Precision::F32;
     dnnl::memory weights_, bias_;
     std::vector<float> wscale_;     // INT8: per-output-channel weight scales
+    Activation1d act_;              // INT8: the activation epilogue, run after dequantisation
     mutable std::map<std::int64_t, Prim> prims_;
 };
 
@@ -89,11 +90,13 @@ private:
     mutable std::map<std::int64_t, dnnl::layer_normalization_forward> prims_;
 };
 
-// In-place softmax over each row of x [rows, cols].
+// In-place softmax over each row of x [rows, cols], and exact (erf) GELU of n values: one-off calls (tests);
+// the model's ops own their primitives.
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
-
-// Element-wise exact (erf) GELU, in place.
 void gelu(float* x, std::int64_t n);
+
+// silu(a) * b for rows [M, 2F] holding a = [:, :F], b = [:, F:] -> out [M, F] (SwiGLU's gate).
+void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out);
 
 // Multi-head scaled dot-product attention on packed projections.
 // qkv [B, T, 3, H, d] (timm's qkv Linear output) -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (batch, head);

@@ -16,11 +16,12 @@
 namespace vit {
 namespace {
 
-// torchvision center_crop's offset of the crop inside one axis of `size` pixels: negative when the
+// The offset of the crop inside one axis of `size` pixels. torchvision's center_crop: negative when the
 // axis is zero-padded first (pad before = (crop - size) // 2), else int(round((size - crop) / 2.0))
-// with Python's round-half-to-even.
-int crop_offset(int size, int crop) {
+// with Python's round-half-to-even; transformers' center_crop: (size - crop) // 2.
+int crop_offset(int size, int crop, CropRounding rounding) {
     if (crop > size) return -((crop - size) / 2);
+    if (rounding == CropRounding::Floor) return (size - crop) / 2;   // transformers: (h - crop_h) // 2
     const int d = size - crop;
     const int half = d / 2;
     if (d % 2 == 0) return half;
@@ -62,10 +63,11 @@ void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, fl
         if (s == 0.0f) throw std::invalid_argument("preprocess: std must be non-zero");
 
     const cv::Mat img = in_chans == 1 ? to_gray(rgb) : rgb;
-    const cv::Size resized = resize_output_size(img.cols, img.rows, pp.resize);
+    const cv::Size resized = pp.resize_mode == ResizeMode::Exact ? cv::Size(pp.resize, pp.resize)
+                                                                 : resize_output_size(img.cols, img.rows, pp.resize);
     const int S = pp.crop;
-    const int left = crop_offset(resized.width, S);
-    const int top = crop_offset(resized.height, S);
+    const int left = crop_offset(resized.width, S, pp.crop_rounding);
+    const int top = crop_offset(resized.height, S, pp.crop_rounding);
 
     // The part of the resized image that the crop window covers; the rest of the window is padding.
     const int x0 = std::max(left, 0), x1 = std::min(left + S, resized.width);
@@ -74,10 +76,15 @@ void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, fl
                                           cv::Rect(x0, y0, x1 - x0, y1 - y0), pp.interpolation,
                                           pp.antialias);
 
-    // ToTensor then Normalize, per byte value: float(v) / 255, then (x - mean) / std, in float32.
+    // ToTensor then Normalize, per byte value: float(v) / 255 (torchvision) or float(double(v) * factor)
+    // (transformers' rescale), then (x - mean) / std, in float32.
     for (int c = 0; c < in_chans; ++c) {
         std::array<float, 256> lut;
-        for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.0f - pp.mean[c]) / pp.std[c];
+        for (int v = 0; v < 256; ++v) {
+            const float x = pp.rescale_factor > 0 ? static_cast<float>(v * pp.rescale_factor)
+                                                  : static_cast<float>(v) / 255.0f;
+            lut[v] = (x - pp.mean[c]) / pp.std[c];
+        }
         float* plane = out + static_cast<size_t>(c) * S * S;
         std::fill(plane, plane + static_cast<size_t>(S) * S, lut[0]);  // torchvision pads with 0
         for (int y = y0; y < y1; ++y) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "json_util.hpp"
 
 namespace vit {
 
@@ -68,71 +69,9 @@ bool parse_dtype(const std::string& s, DType& d) {
     return false;
 }
 
-// A header value for an error message: short, and never a deep recursive dump.
-std::string brief(const nlohmann::json& v) {
-    std::string s;
-    if (v.is_structured()) {
-        bool flat = v.size() <= 16;
-        for (const auto& e : v) flat = flat && !e.is_structured();
-        s = flat ? v.dump() : std::string(v.type_name()) + " of " + std::to_string(v.size()) + " elements";
-    } else {
-        s = v.dump();
-    }
-    return s.size() > 200 ? s.substr(0, 200) + "..." : s;
-}
-
 // The header schema is 3 levels deep (object -> tensor entry -> shape list) and no list is long (a shape,
 // two offsets): hostile nesting or a 100 MB list would otherwise cost ~16 bytes of memory per byte.
-constexpr std::size_t kMaxHeaderDepth = 4;
-constexpr std::size_t kMaxListLength = 64;
-
-// A first pass over the header that builds nothing: checks nesting and list lengths and finds duplicate
-// tensor names (invisible once parsed into a map). nlohmann's callback parser would do the same in one
-// pass but is quadratic in the number of entries of an object (1.4M tensor entries: hours).
-class HeaderPrecheck : public nlohmann::json_sax<nlohmann::json> {
-public:
-    explicit HeaderPrecheck(const std::string& where) : where_(where) {}
-    std::string duplicate;   // the first tensor name seen twice
-
-    bool null() override { return element(); }
-    bool boolean(bool) override { return element(); }
-    bool number_integer(number_integer_t) override { return element(); }
-    bool number_unsigned(number_unsigned_t) override { return element(); }
-    bool number_float(number_float_t, const string_t&) override { return element(); }
-    bool string(string_t&) override { return element(); }
-    bool binary(binary_t&) override { return element(); }
-    bool start_object(std::size_t) override { return open(false); }
-    bool key(string_t& k) override {
-        if (open_.size() == 1 && duplicate.empty() && !names_.insert(k).second) duplicate = k;
-        return true;
-    }
-    bool end_object() override { return close(); }
-    bool start_array(std::size_t) override { return open(true); }
-    bool end_array() override { return close(); }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override { throw e; }
-
-private:
-    bool open(bool is_list) {
-        if (open_.size() >= kMaxHeaderDepth)
-            throw ModelError(where_ + "malformed header: nested deeper than " + std::to_string(kMaxHeaderDepth) +
-                             " levels");
-        open_.push_back({is_list, 0});
-        return true;
-    }
-    bool close() {
-        open_.pop_back();
-        return element();
-    }
-    bool element() {
-        if (!open_.empty() && open_.back().first && ++open_.back().second > kMaxListLength)
-            throw ModelError(where_ + "malformed header: a list longer than " + std::to_string(kMaxListLength) +
-                             " elements");
-        return true;
-    }
-    const std::string& where_;
-    std::vector<std::pair<bool, std::size_t>> open_;   // (is a list, elements so far) of each open container
-    std::set<std::string> names_;
-};
+constexpr JsonLimits kHeaderLimits{4, 64};
 
 struct Fd {
     int fd;
@@ -172,15 +111,15 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
         const std::uint64_t data_size = file_size - 8 - header_len;
         const unsigned char* data = base + 8 + header_len;
 
-        HeaderPrecheck precheck(where);
         nlohmann::json header;
+        std::string duplicate;
         try {
-            nlohmann::json::sax_parse(hbeg, hbeg + header_len, &precheck);
-            header = nlohmann::json::parse(hbeg, hbeg + header_len);
+            header = parse_bounded(hbeg, hbeg + header_len, kHeaderLimits, &duplicate);
+        } catch (const ModelError& e) {
+            throw ModelError(where + "malformed header: " + e.what());
         } catch (const nlohmann::json::exception& e) {
             throw ModelError(where + "malformed header JSON: " + e.what());
         }
-        const std::string& duplicate = precheck.duplicate;
         if (!duplicate.empty()) throw ModelError(where + "tensor \"" + duplicate + "\" appears more than once");
         if (!header.is_object()) throw ModelError(where + "malformed header: expected a JSON object");
 

@@ -1,38 +1,44 @@
-// The tensor table of a timm VisionTransformer and the check of a safetensors file against it.
+// A checkpoint (one safetensors file or the shards of a sharded one) checked against the tensor table that a
+// config implies (arch.hpp).
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "arch.hpp"
 #include "config.hpp"
 #include "safetensors.hpp"
 
 namespace vit {
 
-struct TensorSpec {
-    std::string name;                  // timm name, e.g. "blocks.3.attn.qkv.weight"
-    std::vector<std::int64_t> shape;
-};
-
-// Every tensor the config implies, in checkpoint order.
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c);
-
-// Total parameter count implied by the config.
-std::int64_t parameter_count(const ModelConfig& c);
-
-// A weights file that has passed the check: all expected tensors present with the right shapes and a float dtype
-// (F32, F16, BF16), nothing unknown. `warnings` lists non-fatal findings (NaN/Inf values) by tensor name.
-struct CheckedWeights {
-    std::unique_ptr<SafetensorsFile> file;
+// Weights that have passed the check: every expected tensor present (optional ones may be absent) with the right
+// shape and a float dtype (F32, F16, BF16), nothing unknown. `warnings` lists non-fatal findings (NaN/Inf values)
+// by tensor name.
+class CheckedWeights {
+public:
     std::vector<std::string> warnings;
 
-    const TensorView& at(const std::string& name) const;
+    const TensorView& at(const std::string& name) const;   // throws ModelError naming the tensor
+    bool contains(const std::string& name) const { return index_.count(name) != 0; }
+    // The tensor as float32; its mapped pages are dropped afterwards (read each tensor once).
+    std::vector<float> load(const std::string& name) const;
+
+private:
+    friend CheckedWeights open_weights(const std::vector<std::filesystem::path>&, const ModelConfig&);
+    std::vector<std::unique_ptr<SafetensorsFile>> files_;
+    std::map<std::string, std::pair<const SafetensorsFile*, const TensorView*>> index_;
 };
 
-// Throws ModelError naming the file, the tensor and got/expected.
-CheckedWeights open_weights(const std::filesystem::path& path, const ModelConfig& c);
+// Opens the files (several for a sharded checkpoint: a tensor may be in any of them, in exactly one) and checks
+// them. Throws ModelError naming the file, the tensor and got/expected.
+CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, const ModelConfig& c);
+inline CheckedWeights open_weights(const std::filesystem::path& path, const ModelConfig& c) {
+    return open_weights(std::vector<std::filesystem::path>{path}, c);
+}
+// The files of a spec: its shards, else its weights file.
+CheckedWeights open_weights(const ModelSpec& spec);
 
 }  // namespace vit

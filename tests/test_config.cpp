@@ -79,7 +79,7 @@ TEST_CASE("config errors name the key and the problem") {
     CHECK(error_of(with(R"("depth": 2)", R"("depth": "two")")) == "model.depth has the wrong type: got string \"two\"");
     CHECK(error_of(with(R"("depth": 2)", R"("depth": 0)")) == "model.depth must be positive, got 0");
     CHECK(error_of(with(R"("global_pool": "token")", R"("global_pool": "max")")) ==
-          "model.global_pool \"max\" is not one of \"token\", \"avg\"");
+          "model.global_pool \"max\" is not one of \"token\", \"avg\", \"token_dist\", \"token_avg\"");
     CHECK(error_of(with(R"("depth": 2)", R"("depth": 2, "dropout": 0.1)")) == "model.dropout is not a known key");
     CHECK(error_of(with(R"("crop": 32)", R"("crop": 30)")) == "preprocess.crop 30 does not match model.image_size 32");
     CHECK(error_of(with(R"("mean": [0.5, 0.5, 0.5])", R"("mean": [0.5])")) ==
