@@ -150,7 +150,7 @@ std::string tensor_name(Layout layout, Role role, int block) {
     throw ModelError("the " + to_string(layout) + " layout has no tensor for " + role_label(role));
 }
 
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool external_head) {
     const std::int64_t D = c.embed_dim, F = c.mlp_dim, P = c.patch_size, C = c.in_chans, K = c.num_classes;
     std::vector<TensorSpec> t;
     auto add = [&](Role r, std::vector<std::int64_t> shape, int block = -1, bool optional = false) {
@@ -206,6 +206,7 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
         add(Role::NormW, {D});
         add(Role::NormB, {D});
     }
+    if (external_head) return t;
     add(Role::HeadW, {K, c.head_in_features()});
     add(Role::HeadB, {K});
     if (c.global_pool == GlobalPool::TokenDist) {
@@ -213,6 +214,17 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
         add(Role::HeadDistB, {K});
     }
     return t;
+}
+
+std::vector<std::string> head_tensor_names(Layout layout) {
+    std::vector<std::string> out;
+    for (Role r : {Role::HeadW, Role::HeadB, Role::HeadDistW, Role::HeadDistB}) {
+        try {
+            out.push_back(tensor_name(layout, r));
+        } catch (const ModelError&) {   // the layout has no distillation head
+        }
+    }
+    return out;
 }
 
 std::int64_t parameter_count(const ModelConfig& c) {

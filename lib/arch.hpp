@@ -52,8 +52,12 @@ struct TensorSpec {
     bool optional = false;             // may be absent (unused at inference)
 };
 
-// Every tensor the config implies, in checkpoint order.
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c);
+// Every tensor the config implies, in checkpoint order; without the head's with `external_head` (a head from
+// `vit fit`, in a file of its own).
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool external_head = false);
+
+// The checkpoint names of the model's own head tensors in `layout` (those it has).
+std::vector<std::string> head_tensor_names(Layout layout);
 
 // Total parameter count implied by the config (optional tensors excluded).
 std::int64_t parameter_count(const ModelConfig& c);

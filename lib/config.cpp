@@ -342,6 +342,53 @@ std::vector<std::string> read_labels_file(const std::filesystem::path& p) {
 
 }  // namespace
 
+namespace {
+
+// "labels": a file name (relative to the config) or an inline list of strings.
+std::vector<std::string> parse_labels(const json& l, const std::filesystem::path& base) {
+    std::vector<std::string> out;
+    if (l.is_string()) {
+        std::filesystem::path lp = l.get<std::string>();
+        return read_labels_file(lp.is_absolute() ? lp : base / lp);
+    }
+    if (!l.is_array())
+        throw ModelError("labels must be a file name or a list of strings, got " + std::string(l.type_name()));
+    for (const auto& e : l) {
+        if (!e.is_string()) throw ModelError("labels must be strings, got " + brief(e));
+        out.push_back(e.get<std::string>());
+    }
+    return out;
+}
+
+// A model written by `vit fit`: {"backbone": DIR, "head": FILE, "labels": [...]}: the backbone directory (any
+// format) with its head replaced by FILE's, on the backbone's pooled features.
+ModelSpec load_fitted_spec(const json& j, const std::filesystem::path& config_file) {
+    namespace fs = std::filesystem;
+    const fs::path base = config_file.parent_path();
+    for (const char* k : {"model", "weights", "preprocess"})
+        if (j.contains(k)) throw ModelError(std::string(k) + " cannot be given with backbone (the backbone has its own)");
+    for (const char* k : {"head", "labels"})
+        if (!j.contains(k)) throw ModelError(std::string(k) + " is missing (a model with a backbone needs it)");
+    if (!j["backbone"].is_string()) throw ModelError("backbone must be a directory name, got " + brief(j["backbone"]));
+    if (!j["head"].is_string()) throw ModelError("head must be a file name, got " + brief(j["head"]));
+    fs::path bb = j["backbone"].get<std::string>();
+    if (bb.is_relative()) bb = base / bb;
+    ModelSpec spec = load_model_dir(bb);
+    spec.config_path = config_file;
+    fs::path head = j["head"].get<std::string>();
+    spec.head_path = head.is_relative() ? base / head : head;
+    spec.labels = parse_labels(j["labels"], base);
+    if (spec.labels.size() < 2) throw ModelError("labels must name at least 2 classes");
+    spec.model.num_classes = static_cast<int>(spec.labels.size());
+    if (spec.model.global_pool == GlobalPool::TokenDist) spec.model.global_pool = GlobalPool::Token;   // class token
+    spec.family += " + fitted head";
+    spec.origins.push_back({"head", spec.head_path.string() + " (vit fit) on the features of " + bb.string()});
+    spec.origins.push_back({"labels", config_file.string()});
+    return spec;
+}
+
+}  // namespace
+
 ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::filesystem::path& weights_override) {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -361,7 +408,9 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
     const fs::path base = config_file.parent_path();
     try {
         if (!j.is_object()) throw ModelError("top level must be an object");
-        reject_unknown_keys(j, "config", {"model", "preprocess", "labels", "weights", "name", "description"});
+        reject_unknown_keys(j, "config",
+                            {"model", "preprocess", "labels", "weights", "name", "description", "backbone", "head"});
+        if (j.contains("backbone")) return load_fitted_spec(j, config_file);
         if (!j.contains("model")) throw ModelError("model is missing");
         spec.model = j.at("model").get<ModelConfig>();
         spec.model.validate();
@@ -374,18 +423,7 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
         spec.preprocess.validate(spec.model.in_chans, spec.model.image_size);
 
         if (j.contains("labels")) {
-            const json& l = j.at("labels");
-            if (l.is_string()) {
-                fs::path lp = l.get<std::string>();
-                spec.labels = read_labels_file(lp.is_absolute() ? lp : base / lp);
-            } else if (l.is_array()) {
-                for (const auto& e : l) {
-                    if (!e.is_string()) throw ModelError("labels must be strings, got " + brief(e));
-                    spec.labels.push_back(e.get<std::string>());
-                }
-            } else {
-                throw ModelError("labels must be a file name or a list of strings, got " + std::string(l.type_name()));
-            }
+            spec.labels = parse_labels(j.at("labels"), base);
             if (static_cast<int>(spec.labels.size()) != spec.model.num_classes)
                 throw ModelError("labels has " + std::to_string(spec.labels.size()) + " entries, expected " +
                                  std::to_string(spec.model.num_classes) + " (model.num_classes)");

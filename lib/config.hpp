@@ -110,6 +110,8 @@ struct ModelSpec {
     std::filesystem::path config_path;               // where the config was read from (may be empty)
     std::filesystem::path weights_path;              // resolved relative to the config's directory
     std::vector<std::filesystem::path> weight_shards;  // a sharded checkpoint's files; empty = weights_path alone
+    // A head trained by `vit fit` in its own file (head.weight [K, E], head.bias [K]) replacing the model's own.
+    std::filesystem::path head_path;
     std::string format = "vit";                      // "vit" (this project's config), "transformers", "timm"
     std::string family;                              // e.g. "vit", "deit-distilled", "dinov2", as detected
     // Where each setting came from, for `vit info`: {"preprocess.resize", "preprocessor_config.json size"}.

@@ -40,7 +40,11 @@ class Loader {
 public:
     Loader(const CheckedWeights& w, const ModelConfig& c) : w_(w), c_(c) {}
 
-    std::vector<float> get(Role r, int block = 0) const { return w_.load(tensor_name(c_.layout, r, block)); }
+    std::vector<float> get(Role r, int block = 0) const {
+        if (w_.has_external_head() && (r == Role::HeadW || r == Role::HeadB))
+            return w_.load_head(r == Role::HeadW ? "head.weight" : "head.bias");
+        return w_.load(tensor_name(c_.layout, r, block));
+    }
 
     LayerNorm norm(Role weight, Role bias, int block = 0) const {
         auto g = get(weight, block), b = get(bias, block);

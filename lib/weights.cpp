@@ -49,7 +49,13 @@ std::size_t count_non_finite(const TensorView& t) {
 
 }  // namespace
 
-CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, const ModelConfig& c) {
+std::vector<float> CheckedWeights::load_head(const std::string& name) const {
+    const TensorView* t = head_file_ ? head_file_->find(name) : nullptr;
+    if (!t) throw ModelError("head tensor \"" + name + "\" is missing");
+    return to_f32(*t);
+}
+
+CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, const ModelConfig& c, bool external_head) {
     CheckedWeights w;
     for (const auto& path : files) {
         w.files_.push_back(std::make_unique<SafetensorsFile>(path));
@@ -67,8 +73,10 @@ CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, con
         auto it = w.index_.find(name);
         return (it == w.index_.end() ? first : it->second.first->path().string()) + ": ";
     };
-    const auto specs = expected_tensors(c);
+    const auto specs = expected_tensors(c, external_head);
     std::set<std::string> expected;
+    if (external_head)
+        for (const auto& name : head_tensor_names(c.layout)) expected.insert(name);   // present or not, unused
     for (const auto& s : specs) {
         expected.insert(s.name);
         auto it = w.index_.find(s.name);
@@ -102,8 +110,27 @@ CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, con
 }
 
 CheckedWeights open_weights(const ModelSpec& spec) {
-    if (!spec.weight_shards.empty()) return open_weights(spec.weight_shards, spec.model);
-    return open_weights(spec.weights_path, spec.model);
+    const bool external = !spec.head_path.empty();
+    CheckedWeights w = open_weights(
+        spec.weight_shards.empty() ? std::vector<std::filesystem::path>{spec.weights_path} : spec.weight_shards,
+        spec.model, external);
+    if (!external) return w;
+    w.head_file_ = std::make_unique<SafetensorsFile>(spec.head_path);
+    const std::string where = spec.head_path.string() + ": ";
+    const std::int64_t K = spec.model.num_classes, E = spec.model.head_in_features();
+    const std::pair<const char*, std::vector<std::int64_t>> want[] = {{"head.weight", {K, E}}, {"head.bias", {K}}};
+    for (const auto& [name, shape] : want) {
+        const TensorView* t = w.head_file_->find(name);
+        if (!t) throw ModelError(where + "tensor \"" + name + "\" is missing (expected shape " + shape_str(shape) + ")");
+        if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
+            throw ModelError(where + "tensor \"" + name + "\" has dtype " + to_string(t->dtype) + ", expected F32, F16 or BF16");
+        if (t->shape != shape)
+            throw ModelError(where + "tensor \"" + name + "\" has shape " + t->shape_str() + ", expected " + shape_str(shape));
+    }
+    for (const auto& [name, t] : w.head_file_->tensors())
+        if (name != "head.weight" && name != "head.bias")
+            throw ModelError(where + "unknown tensor \"" + name + "\" (a head file holds head.weight and head.bias)");
+    return w;
 }
 
 }  // namespace vit
