@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Failure drill of scripts/slurm/vit-array.sbatch on a real single-node Slurm cluster started here: slurmctld +
-# slurmd on 127.0.0.1 with a MUNGE key made on the spot and a node line from `slurmd -C` (this machine's CPUs
-# and memory). It submits the array over a few hundred CIFAR-10 images, cancels one array index mid-run
-# (scancel), kills another task's vit with SIGKILL, resubmits the same command, and checks that the merged
-# result equals a single-process run with the same -b byte for byte. Every daemon it starts is stopped by PID
-# however it ends. Needs root and tests/scaleout/setup.sh (run first, here).
-# Usage: slurm_drill.sh VIT_BINARY SOURCE_DIR [IMAGES]     (IMAGES: default 400, a multiple of 8)
-# Env: VIT_DRILL_MODEL (default: SOURCE_DIR/models/deit-tiny-imagenet: slow enough, ~20 ms an image, that a task
-#      is surely mid-run when it is killed), VIT_DRILL_KEEP=1 keeps the work folder.
+# Failure drills of scripts/slurm/vit-array.sbatch on the engines the README names, over a few hundred CIFAR-10
+# images, each ending with scripts/slurm/merge.sh and a byte-for-byte comparison with a single-process run
+# (same -b, same threads per task):
+#  - GNU parallel: one shard's vit gets SIGTERM and one is SIGKILLed twice; --retries resumes the first,
+#    exhausts on the second, and --resume-failed with the --joblog reruns only that one.
+#  - Slurm: a real single-node cluster started here (slurmctld + slurmd on 127.0.0.1, a MUNGE key made on the
+#    spot, the node line from `slurmd -C`: this machine's CPUs and memory); the array is submitted, one index is
+#    scancelled mid-run, another task's vit is SIGKILLed, and the same sbatch command is submitted again.
+# Every daemon it starts is stopped by PID however it ends. Needs root; runs tests/scaleout/setup.sh (installs
+# slurm-wlm, munge, parallel) first.
+# Usage: drill.sh VIT_BINARY SOURCE_DIR [IMAGES]     (IMAGES: default 400)
+# Env: VIT_DRILL_MODEL (default SOURCE_DIR/models/deit-tiny-imagenet: ~20 ms an image on one core, so a task is
+#      surely mid-run when it is killed), VIT_DRILL_KEEP=1 keeps the work folder.
 set -uo pipefail
 VIT=$(realpath "$1")
 SRC=$(realpath "$2")
@@ -21,15 +25,20 @@ t0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 log() { printf '[%6ss] %s\n' "$(since "$t0")" "$*"; }
 
-[[ $(id -u) -eq 0 ]] || { echo "slurm drill: needs root (the daemons run as root here)"; exit 1; }
-"$SRC/tests/scaleout/setup.sh" || { echo "slurm drill: setup failed"; exit 1; }
-[[ -d $CIFAR ]] || { echo "slurm drill: $CIFAR missing (../shared test data)"; exit 1; }
+[[ $(id -u) -eq 0 ]] || { echo "drill: needs root (the daemons run as root here)"; exit 1; }
+"$SRC/tests/scaleout/setup.sh" || { echo "drill: setup failed"; exit 1; }
+[[ -d $CIFAR ]] || { echo "drill: $CIFAR missing (../shared test data)"; exit 1; }
 
-D=$(mktemp -d /tmp/vit-slurm-drill.XXXXXX)
+D=$(mktemp -d /tmp/vit-scaleout-drill.XXXXXX)
 chmod 755 "$D"
 pids=()   # daemons started here, stopped in reverse order
 export SLURM_CONF=$D/slurm.conf
+ppid_=""  # a GNU parallel run in the background
 stop_all() {
+    if [[ -n $ppid_ ]] && kill -0 "$ppid_" 2>/dev/null; then
+        kill -TERM "$ppid_"; sleep 0.5; kill -TERM "$ppid_" 2>/dev/null   # the second TERM makes parallel kill its jobs
+        wait "$ppid_" 2>/dev/null
+    fi
     if [[ -f $SLURM_CONF ]] && ((${#pids[@]} >= 2)); then
         local jobs
         jobs=$(squeue -h -o %A 2>/dev/null | sort -u)
@@ -47,7 +56,7 @@ stop_all() {
         wait "$p" 2>/dev/null
     done
     pids=()
-    [[ ${VIT_DRILL_KEEP:-0} == 1 ]] && echo "slurm drill: work folder kept: $D" || rm -rf "$D"
+    [[ ${VIT_DRILL_KEEP:-0} == 1 ]] && echo "drill: work folder kept: $D" || rm -rf "$D"
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
@@ -59,6 +68,70 @@ free_port() {
     done
     echo 6817
 }
+
+echo "== the input list and the single-process reference"
+list=$D/list.txt
+find "$CIFAR" -name '*.jpg' | sort | awk -v n="$IMAGES" 'NR % 25 == 1 && c < n - 1 { print; c++ }' >"$list"
+echo "not an image" >"$D/not-an-image.jpg"
+sed -i "$((IMAGES / 2))i $D/not-an-image.jpg" "$list"   # one unreadable input: an error record, not a failure
+check_eq "$IMAGES inputs listed" "$(wc -l <"$list")" "$IMAGES"
+ts=$(date +%s.%N)
+# One thread, as each array task has: oneDNN's results depend on the thread count for some batch shapes
+# (here the block of 7 good images around the unreadable one), on the batch size for all.
+"$VIT" classify -m "$MODEL" --format jsonl -b $B -t 1 --files-from "$list" -o "$D/reference.jsonl" 2>/dev/null
+check_eq "reference run: exit 2 (one unreadable input)" "$?" 2
+log "single process (-b $B, -t 1): $IMAGES images in $(since "$ts") s"
+
+echo "== GNU parallel: --retries, --joblog, --resume-failed"
+mkdir -p "$D/par/logs" "$D/par/out"
+# The shard's log holds every attempt; these read the last attempt's part (after its "vit pid" line).
+last_attempt() { tr '\r' '\n' 2>/dev/null <"$1" | awk '/ vit pid /{ buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }'; }
+done_in() { last_attempt "$1" | sed -n 's/^\([0-9]*\) done .*/\1/p' | tail -n 1 | grep . || echo 0; }
+attempts_in() { local n; n=$(grep -c ' vit pid ' "$1" 2>/dev/null); echo "${n:-0}"; }
+# Waits until the log $1 shows attempt $2 with at least $3 records done (at most 120 s).
+wait_attempt() {
+    for _ in $(seq 1 2400); do
+        (($(attempts_in "$1") >= $2 && $(done_in "$1") >= $3)) && return 0
+        sleep 0.05
+    done
+    return 1
+}
+vitpid_in() { grep -o 'vit pid [0-9]*' "$1" | tail -n 1 | cut -d' ' -f3; }
+shard_cmd=$(printf 'VIT=%q VIT_SHARD={} VIT_SHARDS=%s VIT_THREADS=1 %q %q %q -m %q -b %s --progress 2>>%q/par/logs/shard-{}.log' \
+    "$VIT" "$TASKS" "$SRC/scripts/slurm/vit-array.sbatch" "$list" "$D/par/out" "$MODEL" "$B" "$D")
+ts=$(date +%s.%N)
+parallel -j2 --joblog "$D/par/jobs.log" --retries 2 "$shard_cmd" ::: $(seq 0 $((TASKS - 1))) &
+ppid_=$!
+log "parallel -j2 --retries 2 --joblog jobs.log over $TASKS shards (pid $ppid_)"
+check "shard 1 running with 2 blocks done" wait_attempt "$D/par/logs/shard-1.log" 1 $((2 * B))
+log "shard 1: $(done_in "$D/par/logs/shard-1.log") records done: kill -TERM of its vit (pid $(vitpid_in "$D/par/logs/shard-1.log"))"
+kill -TERM "$(vitpid_in "$D/par/logs/shard-1.log")"
+check "shard 2 running with 2 blocks done" wait_attempt "$D/par/logs/shard-2.log" 1 $((2 * B))
+log "shard 2: $(done_in "$D/par/logs/shard-2.log") records done: kill -9 of its vit (pid $(vitpid_in "$D/par/logs/shard-2.log"))"
+kill -9 "$(vitpid_in "$D/par/logs/shard-2.log")"
+check "shard 2 retried by parallel, 2 blocks done" wait_attempt "$D/par/logs/shard-2.log" 2 $((2 * B))
+log "shard 2 retry: $(done_in "$D/par/logs/shard-2.log") records done: kill -9 again (pid $(vitpid_in "$D/par/logs/shard-2.log"))"
+kill -9 "$(vitpid_in "$D/par/logs/shard-2.log")"
+wait "$ppid_"
+rc=$?
+check_eq "parallel exit 1: one job failed after its retries" "$rc" 1
+log "parallel over in $(since "$ts") s, exit $rc; jobs.log:"
+column -t -s $'\t' "$D/par/jobs.log" | cut -c1-110 | sed 's/^/           /'
+check_eq "jobs.log: shard 2 failed with 137" "$(awk -F'\t' '$NF ~ /VIT_SHARD=2 / { print $7 }' "$D/par/jobs.log" | tail -n 1)" 137
+check_eq "shard 1 resumed by the retry" "$(grep -c 'resuming: ' "$D/par/logs/shard-1.log")" 1
+n1=$(grep -o 'resuming: [0-9]* inputs' "$D/par/logs/shard-1.log" | grep -o '[0-9]*')
+log "shard 1: the retry resumed after $n1 records kept by the SIGTERMed attempt"
+check "  whole blocks kept ($n1)" test $((n1 % B)) -eq 0 -a "$n1" -ge $((2 * B))
+ts=$(date +%s.%N)
+parallel -j2 --joblog "$D/par/jobs.log" --retries 2 --resume-failed "$shard_cmd" ::: $(seq 0 $((TASKS - 1)))
+rc=$?
+check_eq "parallel --resume-failed: exit 0" "$rc" 0
+log "parallel --resume-failed over in $(since "$ts") s: attempts per shard (vit runs): $(for k in $(seq 0 $((TASKS - 1))); do printf '%s:%s ' "$k" "$(attempts_in "$D/par/logs/shard-$k.log")"; done)"
+check_eq "only shard 2 rerun (3 attempts), shards 0 and 3 once" "$(attempts_in "$D/par/logs/shard-0.log") $(attempts_in "$D/par/logs/shard-2.log") $(attempts_in "$D/par/logs/shard-3.log")" "1 3 1"
+"$SRC/scripts/slurm/merge.sh" -o "$D/par/merged.jsonl" "$list" "$D"/par/out/part-*.jsonl 2>"$D/par/merge.err"
+check_eq "merge: exit 0" "$?" 0
+log "$(tail -n 1 "$D/par/merge.err")"
+check "merged = single-process run, byte for byte" cmp "$D/par/merged.jsonl" "$D/reference.jsonl"
 
 echo "== a single-node Slurm cluster on 127.0.0.1"
 mkdir -p "$D/munge" "$D/state" "$D/spool" "$D/logs" "$D/out"
@@ -113,19 +186,6 @@ done
 check "slurmctld + slurmd up, node idle" test "$up" -eq 1
 ((up)) || { tail -n 20 "$D"/slurmctld.log "$D"/slurmd.log "$D/munge/munged.log"; exit 1; }
 log "cluster up: $node (munged ${pids[0]}, slurmctld ${pids[1]}, slurmd ${pids[2]})"
-
-echo "== the input list and the single-process reference"
-list=$D/list.txt
-find "$CIFAR" -name '*.jpg' | sort | awk -v n="$IMAGES" 'NR % 25 == 1 && c < n - 1 { print; c++ }' >"$list"
-echo "not an image" >"$D/not-an-image.jpg"
-sed -i "$((IMAGES / 2))i $D/not-an-image.jpg" "$list"   # one unreadable input: an error record, not a failure
-check_eq "$IMAGES inputs listed" "$(wc -l <"$list")" "$IMAGES"
-ts=$(date +%s.%N)
-# One thread, as each array task has: oneDNN's results depend on the thread count for some batch shapes
-# (here the block of 7 good images around the unreadable one), on the batch size for all.
-"$VIT" classify -m "$MODEL" --format jsonl -b $B -t 1 --files-from "$list" -o "$D/reference.jsonl" 2>/dev/null
-check_eq "reference run: exit 2 (one unreadable input)" "$?" 2
-log "single process (-b $B, -t 1): $IMAGES images in $(since "$ts") s"
 
 submit() {
     VIT=$VIT sbatch --parsable --array=0-$((TASKS - 1)) --cpus-per-task=1 --output="$D/logs/%A_%a.log" \
