@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -11,5 +12,7 @@ void setup_classify(CLI::App& app, std::function<int()>& run);
 void setup_info(CLI::App& app, std::function<int()>& run);
 void setup_bench(CLI::App& app, std::function<int()>& run);
 void setup_eval(CLI::App& app, std::function<int()>& run);
+// Hidden: __generate man|bash|zsh (from the whole CLI definition, so call it last) and __models.
+void setup_generate(CLI::App& app, std::function<int()>& run, const std::string& version);
 
 }  // namespace vit::app

@@ -17,8 +17,8 @@ namespace vit::app {
 namespace fs = std::filesystem;
 
 void ModelOptions::add_to(CLI::App& app, bool with_precision) {
-    auto* m = app.add_option("-m,--model", model_dir,
-                             "Model directory (DIR/config.json); default: the built-in " + std::string(kDefaultModelName));
+    const std::string model_help = "Model directory (DIR/config.json); default: the built-in ";
+    auto* m = app.add_option("-m,--model", model_dir, model_help + kDefaultModelName);
     auto* c = app.add_option("-c,--config", config, "Model config JSON (long form of --model)");
     app.add_option("-w,--weights", weights, "Weights file (.safetensors), overrides the config's \"weights\"");
     m->excludes(c);
@@ -27,6 +27,9 @@ void ModelOptions::add_to(CLI::App& app, bool with_precision) {
             ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
             ->capture_default_str();
     app.add_option("-t,--threads", threads, "Inference threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("--image-size", image_size,
+                   "Run the model at this input resolution (position embeddings resampled as the source library does)")
+        ->check(CLI::Range(1, 8192));
 }
 
 fs::path builtin_models_dir() {
@@ -63,7 +66,8 @@ int apply_threads(int threads) {
 
 std::unique_ptr<VitModel> load_model(const ModelOptions& opt) {
     apply_threads(opt.threads);
-    const ModelSpec spec = opt.resolve();
+    ModelSpec spec = opt.resolve();
+    if (opt.image_size > 0 && opt.image_size != spec.model.image_size) set_image_size(spec, opt.image_size);
     std::vector<std::string> warnings;
     auto model = std::make_unique<VitModel>(spec, parse_precision(opt.precision), &warnings);
     for (const auto& w : warnings) warn(w);

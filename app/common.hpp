@@ -20,6 +20,7 @@ struct ModelOptions {
     std::string weights;
     std::string precision = "fp32";
     int threads = 0;
+    int image_size = 0;                     // run at this resolution (0 = the model's own)
 
     void add_to(CLI::App& app, bool with_precision = true);
     ModelSpec resolve() const;              // throws ModelError

@@ -9,8 +9,18 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "errors.hpp"
+#include "ops.hpp"
+#include "runtime_info.hpp"
+#include "vit_build_info.hpp"
 
 namespace {
+
+// What a bug report needs: vit's version and commit, the libraries as loaded, the CPU ISA oneDNN dispatches to.
+std::string version_text() {
+    return std::string("vit ") + VIT_VERSION + " (git " + VIT_GIT_COMMIT + ")\n" +
+           "oneDNN " + vit::onednn_version() + ", CPU ISA " + vit::cpu_isa_name() + "\n" +
+           "OpenCV " + vit::opencv_version();
+}
 
 // OpenMP threads that finish a parallel region spin for a long time (libgomp: 300,000 iterations) before
 // sleeping. On a shared machine a spinning thread takes the core from the one its team is waiting for, and a
@@ -30,12 +40,14 @@ int main(int argc, char** argv) {
     tune_openmp_waiting(argv);
     CLI::App app{"vit: Vision Transformer image classification on the CPU"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "vit 0.1.0");
+    app.set_version_flag("--version", version_text,
+                         "Print the version, git commit, oneDNN and OpenCV versions and CPU ISA");
     std::function<int()> run;
     vit::app::setup_classify(app, run);
     vit::app::setup_info(app, run);
     vit::app::setup_bench(app, run);
     vit::app::setup_eval(app, run);
+    vit::app::setup_generate(app, run, VIT_VERSION);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -158,7 +158,7 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool external_hea
     };
     const bool fused_qkv = c.layout == Layout::Timm;
     add(Role::PatchW, {D, C, P, P});
-    add(Role::PatchB, {D});
+    if (c.patch_bias) add(Role::PatchB, {D});
     if (c.class_token) add(Role::ClsToken, {1, 1, D});
     if (c.dist_token) add(Role::DistToken, {1, 1, D});
     if (c.reg_tokens) add(Role::RegTokens, {1, c.reg_tokens, D});

@@ -160,7 +160,7 @@ void from_json(const json& j, ModelConfig& c) {
     if (!j.is_object()) throw ModelError("model must be an object, got " + std::string(j.type_name()));
     reject_unknown_keys(j, "model",
                         {"image_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim",
-                         "qkv_bias", "layer_norm_eps", "num_classes", "class_token", "dist_token", "reg_tokens",
+                         "qkv_bias", "patch_bias", "layer_norm_eps", "num_classes", "class_token", "dist_token", "reg_tokens",
                          "pos_embed_prefix", "pos_embed_grid", "pos_resample", "norm_pre", "layer_scale", "act",
                          "global_pool", "fc_norm", "layout"});
     get_req(j, "model", "image_size", c.image_size);
@@ -171,6 +171,7 @@ void from_json(const json& j, ModelConfig& c) {
     get_req(j, "model", "num_heads", c.num_heads);
     get_req(j, "model", "mlp_dim", c.mlp_dim);
     get_opt(j, "model", "qkv_bias", c.qkv_bias);
+    get_opt(j, "model", "patch_bias", c.patch_bias);
     get_opt(j, "model", "layer_norm_eps", c.layer_norm_eps);
     get_req(j, "model", "num_classes", c.num_classes);
     get_opt(j, "model", "class_token", c.class_token);
@@ -242,6 +243,7 @@ void to_json(json& j, const ModelConfig& c) {
              {"num_heads", c.num_heads},
              {"mlp_dim", c.mlp_dim},
              {"qkv_bias", c.qkv_bias},
+             {"patch_bias", c.patch_bias},
              {"layer_norm_eps", c.layer_norm_eps},
              {"num_classes", c.num_classes},
              {"class_token", c.class_token},

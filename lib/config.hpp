@@ -49,6 +49,7 @@ struct ModelConfig {
     int num_heads = 12;
     int mlp_dim = 3072;                // hidden width of the MLP (of each SwiGLU half)
     bool qkv_bias = true;
+    bool patch_bias = true;            // the patch embedding's bias (CLIP image towers have none)
     double layer_norm_eps = 1e-6;
     int num_classes = 1000;
     bool class_token = true;

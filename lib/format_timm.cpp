@@ -94,6 +94,7 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         const bool packed_glu = fc2.size() == 2 && fc1[0] == 2 * fc2[1];   // SwiGLUPacked: fc1 holds both halves
         c.mlp_dim = as_int(fc2.size() == 2 ? fc2[1] : fc1[0]);
         c.qkv_bias = shapes.count("blocks.0.attn.qkv.bias") != 0;
+        c.patch_bias = shapes.count("patch_embed.proj.bias") != 0;
         c.layer_scale = shapes.count("blocks.0.ls1.gamma") != 0;
         c.norm_pre = shapes.count("norm_pre.weight") != 0;
         c.class_token = shapes.count("cls_token") != 0;
@@ -110,11 +111,14 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         c.layer_norm_eps = arch.find("_clip_") != std::string::npos ? 1e-5 : 1e-6;
 
         c.num_heads = 0;
-        if (args.contains("num_heads") && args["num_heads"].is_number_integer()) c.num_heads = args["num_heads"].get<int>();
+        std::string heads_from = "the model name";
+        if (args.contains("num_heads") && args["num_heads"].is_number_integer()) {
+            c.num_heads = args["num_heads"].get<int>();
+            heads_from = "model_args.num_heads";
+        }
         for (const auto& h : kHeads)
             if (!c.num_heads && arch.find(h.word) != std::string::npos && (!h.embed_dim || h.embed_dim == c.embed_dim))
                 c.num_heads = h.heads;
-        std::string heads_from = "the model name";
         if (!c.num_heads) {
             if (c.embed_dim % 64) throw ModelError("cannot tell the number of heads of \"" + arch + "\": set model_args.num_heads");
             c.num_heads = c.embed_dim / 64;

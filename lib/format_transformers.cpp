@@ -23,6 +23,7 @@ struct HfFamily {
     bool dist_token;
     bool layer_scale;
     PosEmbedPrefix pos_prefix;
+    PosResample resample;        // its interpolate_pos_encoding (bicubic; antialiased for dinov2_with_registers)
     const char* processor;       // the image processor class the family ships with (its defaults apply)
     double default_eps;
     int default_patch;
@@ -30,15 +31,16 @@ struct HfFamily {
 
 const HfFamily kFamilies[] = {
     {"vit", "ViTForImageClassification", Layout::HfVit, "vit", GlobalPool::Token, false, false, PosEmbedPrefix::All,
-     "ViTImageProcessor", 1e-12, 16},
+     PosResample::Bicubic, "ViTImageProcessor", 1e-12, 16},
     {"deit", "DeiTForImageClassificationWithTeacher", Layout::HfDeitDistilled, "deit-distilled",
-     GlobalPool::TokenDist, true, false, PosEmbedPrefix::All, "DeiTImageProcessor", 1e-12, 16},
+     GlobalPool::TokenDist, true, false, PosEmbedPrefix::All, PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
     {"deit", "DeiTForImageClassification", Layout::HfDeit, "deit", GlobalPool::Token, true, false,
-     PosEmbedPrefix::All, "DeiTImageProcessor", 1e-12, 16},
+     PosEmbedPrefix::All, PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
     {"dinov2", "Dinov2ForImageClassification", Layout::HfDinov2, "dinov2", GlobalPool::TokenAvg, false, true,
-     PosEmbedPrefix::Class, "BitImageProcessor", 1e-6, 14},
+     PosEmbedPrefix::Class, PosResample::Bicubic, "BitImageProcessor", 1e-6, 14},
     {"dinov2_with_registers", "Dinov2WithRegistersForImageClassification", Layout::HfDinov2Registers,
-     "dinov2-registers", GlobalPool::TokenAvg, false, true, PosEmbedPrefix::Class, "BitImageProcessor", 1e-6, 14},
+     "dinov2-registers", GlobalPool::TokenAvg, false, true, PosEmbedPrefix::Class, PosResample::BicubicAntialias,
+     "BitImageProcessor", 1e-6, 14},
 };
 
 // hidden_act -> activation (transformers' ACT2FN names).
@@ -250,7 +252,7 @@ ModelSpec load_transformers_dir(const fs::path& dir, const json& j) {
         c.dist_token = fam->dist_token;
         c.layer_scale = fam->layer_scale;
         c.pos_embed_prefix = fam->pos_prefix;
-        c.pos_resample = PosResample::Bicubic;   // interpolate_pos_encoding: bicubic, align_corners=False
+        c.pos_resample = fam->resample;   // interpolate_pos_encoding: bicubic, align_corners=False
         c.embed_dim = int_key(j, "hidden_size", 768);
         c.depth = int_key(j, "num_hidden_layers", 12);
         c.num_heads = int_key(j, "num_attention_heads", 12);

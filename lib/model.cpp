@@ -51,11 +51,12 @@ public:
         return LayerNorm(g.data(), b.data(), c_.embed_dim, static_cast<float>(c_.layer_norm_eps));
     }
 
-    // W [N, K] and b [N]; `scale` (layer scale, [N]) is folded in: gamma * (x·Wᵀ + b) = x·(gamma W)ᵀ + gamma b.
+    // W [N, K] and b [N] (zero without `has_bias`); `scale` (layer scale, [N]) is folded in:
+    // gamma * (x·Wᵀ + b) = x·(gamma W)ᵀ + gamma b.
     Linear linear(Role weight, Role bias, int block, int K, int N, Linear::Epilogue ep, Precision p,
-                  Role scale_role = Role::PatchW) const {
+                  Role scale_role = Role::PatchW, bool has_bias = true) const {
         auto W = get(weight, block);
-        auto b = get(bias, block);
+        auto b = has_bias ? get(bias, block) : std::vector<float>(static_cast<std::size_t>(N), 0.f);
         if (scale_role != Role::PatchW) {
             const auto gamma = get(scale_role, block);
             for (int n = 0; n < N; ++n) {
@@ -159,7 +160,8 @@ void VitModel::Impl::load(std::vector<std::string>* warnings) {
     Loader ld(w, m);
     const int D = m.embed_dim, F = m.mlp_dim, CPP = m.in_chans * m.patch_size * m.patch_size;
     // Patch embedding and head stay float32 in every precision: they are small and accuracy-sensitive.
-    patch_proj = ld.linear(Role::PatchW, Role::PatchB, 0, CPP, D, Linear::Epilogue::None, Precision::F32);
+    patch_proj = ld.linear(Role::PatchW, Role::PatchB, 0, CPP, D, Linear::Epilogue::None, Precision::F32, Role::PatchW,
+                           m.patch_bias);
 
     if (m.class_token) prefix = ld.get(Role::ClsToken);
     if (m.dist_token) {

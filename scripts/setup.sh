@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: Debian's dnnl-config.cmake runs find_package(OpenCL REQUIRED) (oneDNN is built with the OCL
 # GPU runtime), and libdnnl-dev only recommends it, so --no-install-recommends alone leaves cmake failing.
-packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev ocl-icd-opencl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq)
+# dpkg-dev (dpkg-shlibdeps) computes the .deb's Depends, on the binaries CPack finds with file;
+# man-db and zsh: the package test renders the man page and parses the zsh completion.
+packages=(build-essential cmake pkg-config libopencv-dev libdnnl-dev ocl-icd-opencl-dev libcli11-dev nlohmann-json3-dev doctest-dev jq
+          dpkg-dev file man-db zsh)
 
 if [[ "${1:-}" != "--no-install" ]]; then
   missing=()

@@ -63,7 +63,8 @@ TEST_CASE("built-in model: the ../shared float32 weights rounded to float16, the
     std::printf("  built-in F16 vs ../shared F32 weights: max abs rounding error %.3g\n", worst);
 
     const ModelSpec spec = load_model_dir(kModel);
-    const ModelSpec preset = load_model_spec(source_dir() / "configs/deit_tiny_patch16_224.json", kModel / "model.safetensors");
+    const ModelSpec preset =
+        load_model_spec(source_dir() / "configs/deit_tiny_patch16_224.json", kModel / "model.safetensors");
     CHECK(spec.labels == preset.labels);
     CHECK(spec.model.embed_dim == 192);
     CHECK(spec.preprocess.resize == preset.preprocess.resize);
@@ -84,7 +85,8 @@ TEST_CASE("built-in model: logits near PyTorch's float32 ones, accuracy on all 1
     const int n = 20;
     std::vector<float> input(static_cast<std::size_t>(n) * model.input_size()), got(static_cast<std::size_t>(n) * 1000);
     for (int i = 0; i < n; ++i)
-        load_input((shared() / "data/imagenet-sample" / rows[i].file).string(), spec, input.data() + i * model.input_size());
+        load_input((shared() / "data/imagenet-sample" / rows[i].file).string(), spec,
+                   input.data() + i * model.input_size());
     model.forward(input.data(), n, got.data());
     CHECK(report("built-in F16 logits vs PyTorch F32, 20 images", got, want) <= 0.1f);
 

@@ -6,6 +6,7 @@ set -u
 VIT=$(realpath "$1")
 SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
+. "$SRC/tests/cli/readme_output.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -21,21 +22,11 @@ for cmd in info bench eval; do
 done
 
 echo "== README quick start output (labels exact, probabilities within 5e-4)"
-# The fenced block after "What command 1 ends with" in README.md, against a real run from the source root.
-awk '/^What command 1 ends with/ {f = 1; next} f && /^```$/ {if (in_block) exit; in_block = 1; next} in_block' \
-  "$SRC/README.md" > "$work/readme.txt"
+readme_block "$SRC/README.md" "$work/readme.txt"
 (cd "$SRC" && "$VIT" classify samples/) > "$work/run.txt" 2>"$work/run.err"; rc=$?
 check_eq "quick start exits 0" "$rc" 0
 check_eq "quick start writes nothing on stderr" "$(cat "$work/run.err")" ""
 check "README block found" test -s "$work/readme.txt"
-same_output() {
-  awk 'NR == FNR {want[FNR] = $0; n = FNR; next}
-       {got = $0; w = want[FNR]
-        if (w ~ /^  [0-9]/) { split(w, a, "  "); split(got, b, "  ")
-          if (a[3] != b[3] || (a[2] - b[2]) > 5e-4 || (b[2] - a[2]) > 5e-4) { print "line " FNR ": [" got "] vs README [" w "]"; bad = 1 } }
-        else if (got != w) { print "line " FNR ": [" got "] vs README [" w "]"; bad = 1 } }
-       END {if (FNR != n) { print FNR " lines, README has " n; bad = 1 } exit bad}' "$1" "$2"
-}
 check "vit classify samples/ prints the README's output" same_output "$work/readme.txt" "$work/run.txt"
 
 echo "== VIT_DEFAULT_MODEL and the Fashion-MNIST model"
