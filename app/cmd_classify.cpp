@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <vector>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -38,6 +39,7 @@ struct ClassifyOptions {
     bool null_sep = false;
     std::string output;
     std::string shard;
+    std::int64_t shard_block = kShardBlock;
     std::string skip_done;
     bool fail_fast = false;
     bool progress_on = false, progress_off = false;
@@ -78,50 +80,46 @@ int run_classify(const ClassifyOptions& o) {
     in.recursive = o.recursive;
     if (!o.ext.empty()) in.extensions = parse_extensions(o.ext);
     if (!o.shard.empty()) parse_shard(o.shard, in.shard_index, in.shard_count);
-    in.shard_block = o.batch_size;
+    in.shard_block = o.shard_block;
     std::set<std::string> done;
     if (!o.skip_done.empty()) {
         done = read_done(o.skip_done);
         in.skip = &done;
     }
-    std::ifstream list_file;
-    if (!o.files_from.empty()) {
-        if (o.files_from == "-") {
-            in.list = &std::cin;
-        } else {
-            list_file.open(o.files_from, std::ios::binary);
-            if (!list_file) throw std::runtime_error(o.files_from + ": cannot open --files-from list");
-            in.list = &list_file;
-        }
-        in.list_delim = o.null_sep ? '\0' : '\n';
-    }
+    in.list = o.files_from;
+    in.list_delim = o.null_sep ? '\0' : '\n';
+    // The position of the last input handed out; a signal ends a wait for the list only between batches.
+    std::optional<std::uint64_t> last_pos;
+    const auto batch_done = [&] {
+        return !last_pos || *last_pos == batch_last_position(*last_pos, o.batch_size, in.shard_block);
+    };
+    in.cancelled = [&] { return g_interrupted != 0 && batch_done(); };
     InputList inputs(o.inputs, in);
     inputs.warn = [](const std::string& m) { warn(m); };
 
     auto model = load_model(o.model);   // model problems are fatal before any output is written
 
     // With no streamed list the inputs are enumerated up front, so the progress bar knows the total.
-    std::vector<std::pair<std::string, std::uint64_t>> all;
+    std::vector<SourceItem> all;
     std::int64_t total = -1;
-    if (!in.list) {
-        std::string p;
-        std::uint64_t position;
-        while (inputs.next(p, position)) all.emplace_back(p, position);
+    if (o.files_from.empty()) {
+        SourceItem item;
+        while (inputs.next(item)) all.push_back(item);
         total = static_cast<std::int64_t>(all.size());
     }
     std::size_t next = 0;
-    // After SIGINT/SIGTERM the inputs of the block in flight are still handed out, so every block written is
+    // After SIGINT/SIGTERM the inputs of the batch in flight are still handed out, so every batch written is
     // whole: a resumed run (--skip-done) then batches its inputs exactly as an uninterrupted run would, and the
-    // concatenated results equal the uninterrupted run's bit for bit (the logits depend on the block's shape).
-    const auto block_of = [&](std::uint64_t pos) { return pos / static_cast<std::uint64_t>(o.batch_size); };
-    std::optional<std::uint64_t> last_block;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
-        const bool stopping = g_interrupted;
-        if (stopping && !last_block) return false;
-        const bool got = in.list ? inputs.next(path, position)
-                                 : next < all.size() && (std::tie(path, position) = all[next++], true);
-        if (!got || (stopping && block_of(position) != *last_block)) return false;
-        last_block = block_of(position);
+    // concatenated results equal the uninterrupted run's bit for bit (the logits depend on the batch's shape).
+    InputSource source = [&](SourceItem& item) {
+        if (g_interrupted && batch_done()) return false;
+        const bool got = o.files_from.empty() ? next < all.size() && (item = all[next++], true) : inputs.next(item);
+        if (!got) return false;
+        if (g_interrupted && last_pos &&
+            batch_index(item.position, o.batch_size, in.shard_block) !=
+                batch_index(*last_pos, o.batch_size, in.shard_block))
+            return false;
+        last_pos = item.position;
         return true;
     };
 
@@ -133,6 +131,9 @@ int run_classify(const ClassifyOptions& o) {
 
     PipelineOptions po;
     po.batch_size = o.batch_size;
+    po.align = in.shard_block;
+    po.stall_ms = inputs.list_may_stall() ? 250 : 0;
+    po.cancelled = [] { return g_interrupted != 0; };
     po.top_k = o.top_k;
     po.keep_logits = o.logits;
     po.max_pixels = o.max_pixels;
@@ -190,7 +191,10 @@ void setup_classify(CLI::App& app, std::function<int()>& run) {
     sub->add_option("--files-from", opt->files_from, "Read input paths from FILE ('-' = stdin), one per line");
     sub->add_flag("-0,--null", opt->null_sep, "--files-from paths are NUL-separated (find -print0)");
     sub->add_option("-o,--output", opt->output, "Write results to FILE (atomically: temp file + rename)");
-    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): the blocks of --batch-size inputs whose index % N == K");
+    sub->add_option("--shard", opt->shard, "Process only shard K of N (K/N, 0-based): the blocks of --shard-block inputs whose index % N == K");
+    sub->add_option("--shard-block", opt->shard_block,
+                    "Inputs per shard block; batches never straddle a block, so every run cuts the same batches")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))->capture_default_str();
     sub->add_option("--skip-done", opt->skip_done, "Skip inputs that have a record in this earlier jsonl result");
     sub->add_flag("--fail-fast", opt->fail_fast, "Stop at the first input that cannot be classified");
     auto* pon = sub->add_flag("--progress", opt->progress_on, "Always show the progress bar on stderr");

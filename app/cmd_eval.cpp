@@ -32,6 +32,7 @@ int run_eval(const EvalCliOptions& o) {
     eo.pipeline.decode_threads = o.decode_threads > 0 ? o.decode_threads : cores;   // idle priority, see classify
     const EvalResult r = evaluate(*model, o.root, eo);
     const auto& labels = model->spec().labels;
+    for (const auto& w : r.warnings) warn(w);
     for (const auto& e : r.errors) warn("unreadable: " + e);
 
     if (o.format == "json") {

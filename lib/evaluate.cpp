@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "errors.hpp"
 #include "inputs.hpp"
@@ -11,7 +12,8 @@ namespace vit {
 
 namespace fs = std::filesystem;
 
-std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector<std::string>& labels, int num_classes) {
+std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector<std::string>& labels, int num_classes,
+                                         std::vector<std::string>* warnings) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw InputError(root.string() + ": not a directory (expected ROOT/<class>/<images>)");
     std::vector<std::string> folders;
@@ -25,7 +27,11 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
         std::replace(s.begin(), s.end(), '\\', '_');
         return s;
     };
+    auto label_of = [&](int index) {
+        return index < static_cast<int>(labels.size()) ? "\"" + labels[static_cast<std::size_t>(index)] + "\"" : std::string("?");
+    };
     std::vector<EvalClass> out;
+    std::vector<bool> by_position(folders.size(), false);
     for (std::size_t i = 0; i < folders.size(); ++i) {
         int index = -1;
         for (std::size_t l = 0; l < labels.size() && index < 0; ++l)
@@ -35,8 +41,42 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
                 throw InputError(root.string() + ": folder \"" + folders[i] + "\" is not a model label and its position " +
                                  std::to_string(i) + " is beyond the model's " + std::to_string(num_classes) + " classes");
             index = static_cast<int>(i);
+            by_position[i] = true;
         }
         out.push_back({folders[i], index});
+    }
+    // Two folders on one class would score each other's images: refuse, naming both and how each was mapped.
+    std::map<int, std::size_t> owner;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto [it, fresh] = owner.emplace(out[i].index, i);
+        if (fresh) continue;
+        const std::size_t j = it->second;
+        auto how = [&](std::size_t f) {
+            return by_position[f] ? "by its position " + std::to_string(f) + " (it names no model label)"
+                                  : std::string("by name");
+        };
+        throw InputError(root.string() + ": folders \"" + folders[j] + "\" and \"" + folders[i] + "\" both map to class " +
+                         std::to_string(out[i].index) + " " + label_of(out[i].index) + ": \"" + folders[j] + "\" " +
+                         how(j) + ", \"" + folders[i] + "\" " + how(i) + " (rename the folders after the model's labels)");
+    }
+    const auto n_positional = static_cast<std::size_t>(std::count(by_position.begin(), by_position.end(), true));
+    if (warnings && n_positional > 0) {
+        std::string m = std::to_string(n_positional) + " of " + std::to_string(folders.size()) +
+                        " class folders name no model label and are mapped by their position among the sorted folders";
+        if (n_positional == folders.size() && static_cast<int>(folders.size()) != num_classes)
+            m += " (" + std::to_string(folders.size()) + " folders for a model of " + std::to_string(num_classes) +
+                 " classes: is this the model's dataset?)";
+        m += ":";
+        std::size_t shown = 0;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            if (!by_position[i]) continue;
+            if (shown++ == 20) {
+                m += " ...";
+                break;
+            }
+            m += (shown > 1 ? ", " : " ") + folders[i] + " -> " + std::to_string(out[i].index) + " " + label_of(out[i].index);
+        }
+        warnings->push_back(m);
     }
     return out;
 }
@@ -45,23 +85,25 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
     const ModelSpec& spec = model.spec();
     const int K = spec.model.num_classes;
     EvalResult r;
-    r.classes = map_class_folders(root, spec.labels, K);
+    r.classes = map_class_folders(root, spec.labels, K, &r.warnings);
     const std::size_t C = r.classes.size();
     r.class_total.assign(C, 0);
     r.class_correct.assign(C, 0);
     r.confusion.assign(C, std::vector<std::int64_t>(K, 0));
 
     // Per-class sorted image lists, then interleaved so that --limit samples every class.
-    std::vector<std::vector<std::string>> per_class(C);
+    std::vector<std::vector<SourceItem>> per_class(C);
     for (std::size_t c = 0; c < C; ++c) {
         InputOptions o;
         o.recursive = true;
         InputList rec({(root / r.classes[c].folder).string()}, o);
-        std::string p;
-        std::uint64_t pos;
-        while (rec.next(p, pos)) per_class[c].push_back(p);
+        rec.warn = [&](const std::string& m) {   // an empty folder is reported once, below
+            if (m.find(": no image files found") == std::string::npos) r.warnings.push_back(m);
+        };
+        SourceItem item;
+        while (rec.next(item)) per_class[c].push_back(item);
     }
-    std::vector<std::pair<std::string, std::size_t>> items;   // (path, class position)
+    std::vector<std::pair<SourceItem, std::size_t>> items;   // (input, class position)
     for (std::size_t i = 0;; ++i) {
         bool any = false;
         for (std::size_t c = 0; c < C; ++c)
@@ -74,10 +116,10 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
     if (opt.limit > 0 && static_cast<std::int64_t>(items.size()) > opt.limit) items.resize(static_cast<std::size_t>(opt.limit));
 
     std::size_t next = 0;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
+    InputSource source = [&](SourceItem& item) {
         if (next >= items.size()) return false;
-        position = next;
-        path = items[next++].first;
+        item = items[next].first;
+        item.position = next++;
         return true;
     };
     PipelineOptions po = opt.pipeline;
@@ -100,6 +142,9 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
         return true;
     }, po);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (std::size_t c = 0; c < C; ++c)
+        if (per_class[c].empty())
+            r.warnings.push_back("class folder \"" + r.classes[c].folder + "\" has no images: not scored");
     return r;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "inputs.hpp"
 #include "model.hpp"
 
 namespace vit {
@@ -15,7 +16,7 @@ namespace vit {
 struct Prediction {
     int index = 0;
     std::string label;
-    float prob = 0;
+    float prob = 0;   // NaN for a class whose logit is NaN
 };
 
 // One record per input: either predictions or an error, never both.
@@ -23,29 +24,56 @@ struct ClassifyResult {
     std::uint64_t seq = 0;              // position in the input order
     std::string path;                   // as given ("-" for stdin)
     std::vector<Prediction> top_k;
-    std::vector<float> logits;          // all classes, when requested
+    std::vector<float> logits;          // all classes, when requested; the output row when rank is false
     std::string error;                  // non-empty when the input could not be classified
+    std::string warning;                // something odd about a classified input (NaN logits)
     bool ok() const { return error.empty(); }
 };
 
 struct PipelineOptions {
     int batch_size = 8;
+    // Batches never straddle a multiple of `align` positions (0: no such cut). With align = the shard block, a
+    // shard computes exactly the batches of the unsharded run (see kShardBlock).
+    std::int64_t align = 0;
     int decode_threads = 1;
     bool background_decode = true;      // decoders at SCHED_IDLE priority, so they never take cores from inference
     int top_k = 5;
     bool keep_logits = false;
     int window = 0;                     // max inputs decoded ahead of inference; 0 = 4 x batch_size
     std::int64_t max_pixels = 0;        // 0 = decoder default
+    // > 0: when the source has been waiting this many milliseconds for its next input and every input claimed so
+    // far is decoded, the inputs of the unfinished batch run at once as a partial batch (a slow pipe stays live).
+    // A partial batch has another shape than the full one, so its logits may differ in the last bits (~1e-6) from
+    // a run that did not stall; 0 keeps every batch whole.
+    int stall_ms = 0;
+    // Polled about every 100 ms (cheap, non-blocking): true stops the run (a signal). The batch whose inputs are
+    // all decoded runs and its results are delivered; nothing else is started.
+    std::function<bool()> cancelled;
+    // What runs on each batch of preprocessed images [B, C, S, S] (B >= 1, the decoded inputs of one batch, with
+    // their input positions): writes output_dim floats per image to out. Unset: the model's forward (logits).
+    // `vit embed` runs forward_features; `vit explain` the forward pass with an attention sink.
+    std::function<void(const float* images, std::int64_t B, const std::uint64_t* positions, float* out)> run;
+    int output_dim = 0;                 // floats per image written by `run` (0: the model's classes)
+    bool rank = true;                   // rank the output as logits into top_k; false: hand it over as logits
 };
 
-// Supplies input paths one at a time with their position in the full input order (before any sharding or
-// skipping); returns false when there are no more. Called from one thread at a time.
-using InputSource = std::function<bool(std::string& path, std::uint64_t& position)>;
+// Supplies inputs one at a time with their position in the full input order (before any sharding or skipping)
+// and, for an input known to be unusable, its error; returns false when there are no more. Called from one
+// thread at a time; it may block waiting for input, but must return soon after `cancelled` turns true.
+using InputSource = std::function<bool(SourceItem& item)>;
 // Receives each result in input order; return false to stop the run early (e.g. --fail-fast).
 using ResultSink = std::function<bool(ClassifyResult&&)>;
 
-// Probabilities (softmax) of one row of logits and its top k, ties broken by lower index.
-std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels);
+// Probabilities (softmax) of one row of logits and its top k, ties broken by lower index. NaN logits are ordered
+// after every other class (by index among themselves), get probability NaN, and are left out of the softmax of
+// the others; +Inf logits share probability 1. `warning` (if given) says what happened, or is cleared.
+std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels,
+                              std::string* warning = nullptr);
+
+// The batch an input position belongs to, and the last position of that batch: runs of `batch_size` positions,
+// restarted at every multiple of `align` (when > 0).
+std::uint64_t batch_index(std::uint64_t position, int batch_size, std::int64_t align);
+std::uint64_t batch_last_position(std::uint64_t position, int batch_size, std::int64_t align);
 
 // Decodes and preprocesses one input ("-" reads an encoded image from stdin) into `out` (model input size).
 // Throws InputError naming the input.
@@ -53,9 +81,13 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
 
 // Runs the whole stream. Returns the number of inputs that yielded an error record.
 // Memory stays bounded by the window however many inputs the source yields.
-// Batches are the inputs whose positions fall in the same block [k*batch_size, (k+1)*batch_size), never cut by
-// timing: the logits of an input depend only on its block (oneDNN's results vary in the last bits with the batch
-// shape), so a sharded run that takes whole blocks reproduces the unsharded run bit for bit.
+// A batch is the inputs of one batch_index() cell; it runs as soon as its last position has arrived (or the
+// source has ended, or moved on to a later batch, or stalled: PipelineOptions::stall_ms). Cells never depend on
+// timing, so equal batch_size and align give bit-identical logits per input.
+// Errors: every result finished before a failure is delivered first; then the failure is thrown (a source
+// error as InputError, out of memory or a thread that cannot start as std::runtime_error, a sink's own
+// exception as is). No exception escapes a worker thread. On cancel or failure a decoder stuck in a system call
+// (a FIFO input with no writer) is left behind, detached, after a grace period; it ends with the process.
 std::uint64_t classify_stream(VitModel& model, const InputSource& source, const ResultSink& sink,
                               const PipelineOptions& opt);
 

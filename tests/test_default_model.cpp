@@ -91,10 +91,10 @@ TEST_CASE("built-in model: logits near PyTorch's float32 ones, accuracy on all 1
     CHECK(report("built-in F16 logits vs PyTorch F32, 20 images", got, want) <= 0.1f);
 
     std::size_t next = 0;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
+    InputSource source = [&](SourceItem& item) {
         if (next >= rows.size()) return false;
-        position = next;
-        path = (shared() / "data/imagenet-sample" / rows[next++].file).string();
+        item.position = next;
+        item.path = (shared() / "data/imagenet-sample" / rows[next++].file).string();
         return true;
     };
     int top1 = 0, top5 = 0, agree = 0;

@@ -71,10 +71,10 @@ Run classify_all(Precision precision, const std::vector<Row>& rows) {
     const ModelSpec spec = deit_spec();
     VitModel model(spec, precision);
     std::size_t next = 0;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
+    InputSource source = [&](SourceItem& item) {
         if (next >= rows.size()) return false;
-        position = next;
-        path = (shared() / "data/imagenet-sample" / rows[next++].file).string();
+        item.position = next;
+        item.path = (shared() / "data/imagenet-sample" / rows[next++].file).string();
         return true;
     };
     Run run;

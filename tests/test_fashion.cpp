@@ -41,10 +41,10 @@ TEST_CASE("default model: C++ predictions equal PyTorch's on the committed Fashi
     std::vector<std::string> rel;
     for (const auto& [path, pred] : expected) rel.push_back(path);
     std::size_t next = 0;
-    InputSource source = [&](std::string& path, std::uint64_t& position) {
+    InputSource source = [&](SourceItem& item) {
         if (next >= rel.size()) return false;
-        position = next;
-        path = (kSubset / "images" / rel[next++]).string();
+        item.position = next;
+        item.path = (kSubset / "images" / rel[next++]).string();
         return true;
     };
     int same = 0, n = 0;

@@ -89,8 +89,8 @@ echo "== shards"
 full=$("$VIT" classify -m "$MODEL" --format jsonl --logits -b 2 -r "$d" 2>/dev/null | jq -c . | sort)
 shards=$(for k in 0 1 2; do "$VIT" classify -m "$MODEL" --format jsonl --logits -b 2 -r --shard $k/3 "$d" 2>/dev/null; done | jq -c . | sort)
 check "shards 0/3 1/3 2/3 together equal the unsharded run exactly (logits included)" test "$full" == "$shards"
-s0=$("$VIT" classify -m "$MODEL" --format jsonl -b 2 -r --shard 0/3 "$d" 2>/dev/null | jq -r '.path | sub(".*/imgs/"; "")' | tr '\n' ' ')
-check_eq "shard 0/3 takes blocks 0 and 3 (of 2 inputs each)" "$s0" "a.bmp b.jpg g.png sub/h.png "
+s0=$("$VIT" classify -m "$MODEL" --format jsonl -b 2 -r --shard 0/3 --shard-block 2 "$d" 2>/dev/null | jq -r '.path | sub(".*/imgs/"; "")' | tr '\n' ' ')
+check_eq "shard 0/3 --shard-block 2 takes blocks 0 and 3 (of 2 inputs each)" "$s0" "a.bmp b.jpg g.png sub/h.png "
 "$VIT" classify -m "$MODEL" --shard 3/3 "$d" >/dev/null 2>&1; rc=$?
 check_eq "bad --shard -> exit 1" "$rc" 1
 

@@ -1,0 +1,14 @@
+// NumPy .npy files (format version 1.0): a float32 matrix written as numpy.save would.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace vit {
+
+// The header of a little-endian float32 C-order array of shape (rows, cols): magic, version 1.0, header length,
+// the dict padded with spaces to a multiple of 64 bytes and ended by '\n'.
+std::string npy_header_f32(std::uint64_t rows, std::uint64_t cols);
+
+}  // namespace vit
