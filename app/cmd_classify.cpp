@@ -1,12 +1,12 @@
 // `vit classify`: classify files, folders and path lists; stream one record per input in input order.
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <vector>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -89,9 +89,13 @@ int run_classify(const ClassifyOptions& o) {
     in.list = o.files_from;
     in.list_delim = o.null_sep ? '\0' : '\n';
     // The position of the last input handed out; a signal ends a wait for the list only between batches.
-    std::optional<std::uint64_t> last_pos;
+    // Written by the source (a decoder thread), read by the pipeline's polls: atomic, -1 before the first input.
+    std::atomic<std::int64_t> last_pos{-1};
     const auto batch_done = [&] {
-        return !last_pos || *last_pos == batch_last_position(*last_pos, o.batch_size, in.shard_block);
+        const std::int64_t p = last_pos.load();
+        if (p < 0) return true;
+        const auto u = static_cast<std::uint64_t>(p);
+        return u == batch_last_position(u, o.batch_size, in.shard_block);
     };
     in.cancelled = [&] { return g_interrupted != 0 && batch_done(); };
     InputList inputs(o.inputs, in);
@@ -115,11 +119,12 @@ int run_classify(const ClassifyOptions& o) {
         if (g_interrupted && batch_done()) return false;
         const bool got = o.files_from.empty() ? next < all.size() && (item = all[next++], true) : inputs.next(item);
         if (!got) return false;
-        if (g_interrupted && last_pos &&
+        const std::int64_t p = last_pos.load();
+        if (g_interrupted && p >= 0 &&
             batch_index(item.position, o.batch_size, in.shard_block) !=
-                batch_index(*last_pos, o.batch_size, in.shard_block))
+                batch_index(static_cast<std::uint64_t>(p), o.batch_size, in.shard_block))
             return false;
-        last_pos = item.position;
+        last_pos = static_cast<std::int64_t>(item.position);
         return true;
     };
 
@@ -133,7 +138,7 @@ int run_classify(const ClassifyOptions& o) {
     po.batch_size = o.batch_size;
     po.align = in.shard_block;
     po.stall_ms = inputs.list_may_stall() ? 250 : 0;
-    po.cancelled = [] { return g_interrupted != 0; };
+    po.cancelled = [&] { return g_interrupted != 0 && batch_done(); };
     po.top_k = o.top_k;
     po.keep_logits = o.logits;
     po.max_pixels = o.max_pixels;

@@ -22,7 +22,7 @@ cp "$PRE/exif_o1.jpg" "$work/img/odd \"name\".jpg"
 echo "not an image" >"$work/img/text.jpg"
 find "$work/img" -type f | sort >"$work/list.txt"
 printf '\n' >>"$work/list.txt"   # an empty line, skipped as vit skips it
-run() { "$VIT" classify -m "$MODEL" --format jsonl -b 2 --files-from "$work/list.txt" "$@" 2>/dev/null; }
+run() { "$VIT" classify -m "$MODEL" --format jsonl -b 2 --shard-block 2 --files-from "$work/list.txt" "$@" 2>/dev/null; }
 run >"$work/full.jsonl"
 for k in 2 0 1; do run --shard "$k/3" >"$work/part-$k.jsonl"; done
 

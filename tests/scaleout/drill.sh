@@ -78,7 +78,7 @@ check_eq "$IMAGES inputs listed" "$(wc -l <"$list")" "$IMAGES"
 ts=$(date +%s.%N)
 # One thread, as each array task has: oneDNN's results depend on the thread count for some batch shapes
 # (here the block of 7 good images around the unreadable one), on the batch size for all.
-"$VIT" classify -m "$MODEL" --format jsonl -b $B -t 1 --files-from "$list" -o "$D/reference.jsonl" 2>/dev/null
+"$VIT" classify -m "$MODEL" --format jsonl -b $B --shard-block $B -t 1 --files-from "$list" -o "$D/reference.jsonl" 2>/dev/null
 check_eq "reference run: exit 2 (one unreadable input)" "$?" 2
 log "single process (-b $B, -t 1): $IMAGES images in $(since "$ts") s"
 
@@ -97,8 +97,8 @@ wait_attempt() {
     return 1
 }
 vitpid_in() { grep -o 'vit pid [0-9]*' "$1" | tail -n 1 | cut -d' ' -f3; }
-shard_cmd=$(printf 'VIT=%q VIT_SHARD={} VIT_SHARDS=%s VIT_THREADS=1 %q %q %q -m %q -b %s --progress 2>>%q/par/logs/shard-{}.log' \
-    "$VIT" "$TASKS" "$SRC/scripts/slurm/vit-array.sbatch" "$list" "$D/par/out" "$MODEL" "$B" "$D")
+shard_cmd=$(printf 'VIT=%q VIT_SHARD={} VIT_SHARDS=%s VIT_THREADS=1 %q %q %q -m %q -b %s --shard-block %s --progress 2>>%q/par/logs/shard-{}.log' \
+    "$VIT" "$TASKS" "$SRC/scripts/slurm/vit-array.sbatch" "$list" "$D/par/out" "$MODEL" "$B" "$B" "$D")
 ts=$(date +%s.%N)
 parallel -j2 --joblog "$D/par/jobs.log" --retries 2 "$shard_cmd" ::: $(seq 0 $((TASKS - 1))) &
 ppid_=$!
@@ -189,7 +189,7 @@ log "cluster up: $node (munged ${pids[0]}, slurmctld ${pids[1]}, slurmd ${pids[2
 
 submit() {
     VIT=$VIT sbatch --parsable --array=0-$((TASKS - 1)) --cpus-per-task=1 --output="$D/logs/%A_%a.log" \
-        "$SRC/scripts/slurm/vit-array.sbatch" "$list" "$D/out" -m "$MODEL" -b $B --progress
+        "$SRC/scripts/slurm/vit-array.sbatch" "$list" "$D/out" -m "$MODEL" -b $B --shard-block $B --progress
 }
 # Records done so far by array task $1 of job $2, from its --progress line on stderr (0 before it starts).
 progress() { tr '\r' '\n' 2>/dev/null <"$D/logs/$2_$1.log" | sed -n 's/^\([0-9]*\) done .*/\1/p' | tail -n 1 | grep . || echo 0; }
