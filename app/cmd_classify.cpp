@@ -138,7 +138,9 @@ int run_classify(const ClassifyOptions& o) {
     po.batch_size = o.batch_size;
     po.align = in.shard_block;
     po.stall_ms = inputs.list_may_stall() ? 250 : 0;
-    po.cancelled = [&] { return g_interrupted != 0 && batch_done(); };
+    // Once an input is handed out, a signal ends the stream through the source (at the end of the batch in flight,
+    // so every claimed batch is whole); the pipeline itself stops at once only before the first input.
+    po.cancelled = [&] { return g_interrupted != 0 && last_pos.load() < 0; };
     po.top_k = o.top_k;
     po.keep_logits = o.logits;
     po.max_pixels = o.max_pixels;
