@@ -28,7 +28,7 @@ struct BenchOptions {
 double peak_rss_mb() {
     struct rusage ru {};
     ::getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;   // Linux reports KiB
+    return ru.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -86,11 +86,12 @@ int run_bench(const BenchOptions& o) {
         return kOk;
     }
     std::printf("model            %s\n", j["model"].get<std::string>().c_str());
-    std::printf("precision        %s, %d threads, batch %lld\n", j["precision"].get<std::string>().c_str(), num_threads(),
-                static_cast<long long>(B));
+    std::printf("precision        %s, %d threads, batch %lld\n", j["precision"].get<std::string>().c_str(),
+                num_threads(), static_cast<long long>(B));
     std::printf("load             %.1f ms\n", load_ms);
     std::printf("first inference  %.1f ms\n", first_ms);
-    std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99, o.iterations);
+    std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99,
+                o.iterations);
     std::printf("per image        %.2f ms, %.1f images/s\n", median / B, ips);
     std::printf("compute          %.1f GFLOP/s (%.2f GFLOP per image)\n", gflops, model->gflops_per_image());
     std::printf("peak RSS         %.1f MB\n", peak_rss_mb());
@@ -103,10 +104,18 @@ void setup_bench(CLI::App& app, std::function<int()>& run) {
     auto opt = std::make_shared<BenchOptions>();
     auto* sub = app.add_subcommand("bench", "Time the forward pass on synthetic input");
     opt->model.add_to(*sub);
-    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
-    sub->add_option("-n,--iterations", opt->iterations, "Timed iterations")->check(CLI::Range(1, 1000000))->capture_default_str();
-    sub->add_option("--warmup", opt->warmup, "Untimed iterations after the first")->check(CLI::NonNegativeNumber)->capture_default_str();
-    sub->add_option("-f,--format", opt->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sub->add_option("-b,--batch-size", opt->batch_size, "Images per forward pass")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    sub->add_option("-n,--iterations", opt->iterations, "Timed iterations")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    sub->add_option("--warmup", opt->warmup, "Untimed iterations after the first")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     sub->callback([opt, &run] { run = [opt] { return run_bench(*opt); }; });
 }
 

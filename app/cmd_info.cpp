@@ -49,9 +49,9 @@ std::string preprocess_summary(const PreprocessConfig& p) {
     os << (p.resize_mode == ResizeMode::Exact ? "resize to " + std::to_string(p.resize) + "x" + std::to_string(p.resize)
                                               : "resize shorter side to " + std::to_string(p.resize))
        << " (" << to_string(p.interpolation) << (p.antialias ? ", antialias" : "") << "), centre crop " << p.crop
-       << (p.crop_rounding == CropRounding::Floor ? " at (h - crop) // 2" : " at round((h - crop) / 2)")
-       << ", rescale " << (p.rescale_factor > 0 ? "x " + std::to_string(p.rescale_factor) : std::string("/ 255"))
-       << ", mean [" << join(p.mean) << "], std [" << join(p.std) << "]";
+       << (p.crop_rounding == CropRounding::Floor ? " at (h - crop) // 2" : " at round((h - crop) / 2)") << ", rescale "
+       << (p.rescale_factor > 0 ? "x " + std::to_string(p.rescale_factor) : std::string("/ 255")) << ", mean ["
+       << join(p.mean) << "], std [" << join(p.std) << "]";
     return os.str();
 }
 
@@ -98,8 +98,8 @@ int run_info(const InfoOptions& o) {
               << (c.layer_scale ? ", layer scale" : "") << (c.norm_pre ? ", pre-norm" : "") << "\n"
               << "tokens        " << token_summary(c) << "\n"
               << "position      " << (c.stored_grid() == c.grid() ? "stored " : "resampled from ") << c.stored_grid()
-              << "x" << c.stored_grid() << " (" << to_string(c.pos_resample) << "), prefix tokens with one: "
-              << to_string(c.pos_embed_prefix) << "\n"
+              << "x" << c.stored_grid() << " (" << to_string(c.pos_resample)
+              << "), prefix tokens with one: " << to_string(c.pos_embed_prefix) << "\n"
               << "pooling       " << pooling_summary(c) << "\n"
               << "parameters    " << model->parameter_count() << "\n"
               << "GFLOPs/image  " << std::fixed << std::setprecision(3) << model->gflops_per_image() << "\n"
@@ -114,10 +114,13 @@ int run_info(const InfoOptions& o) {
 
 void setup_info(CLI::App& app, std::function<int()>& run) {
     auto opt = std::make_shared<InfoOptions>();
-    auto* sub = app.add_subcommand("info", "Show what a model directory holds: format, family, architecture, tokens, "
-                                           "pooling, preprocessing and where each setting came from");
+    auto* sub = app.add_subcommand("info",
+                                   "Show what a model directory holds: format, family, architecture, tokens, "
+                                   "pooling, preprocessing and where each setting came from");
     opt->model.add_to(*sub, false);
-    sub->add_option("-f,--format", opt->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    sub->add_option("-f,--format", opt->format, "Output format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     sub->callback([opt, &run] { run = [opt] { return run_info(*opt); }; });
 }
 

@@ -8,7 +8,7 @@
 
 namespace vit::app {
 
-std::string man_page(const CLI::App& root, const std::string& version);   // roff, man(7) macros, section 1
+std::string man_page(const CLI::App& root, const std::string& version);  // roff, man(7) macros, section 1
 std::string bash_completion(const CLI::App& root);                       // defines _vit, `complete -F _vit vit`
 std::string zsh_completion(const CLI::App& root);                        // #compdef vit
 

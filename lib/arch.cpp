@@ -16,23 +16,40 @@ struct NameRow {
 using Rows = std::initializer_list<NameRow>;
 
 const Rows kTimm = {
-    {Role::PatchW, "patch_embed.proj.weight"}, {Role::PatchB, "patch_embed.proj.bias"},
-    {Role::ClsToken, "cls_token"},             {Role::DistToken, "dist_token"},
-    {Role::RegTokens, "reg_token"},            {Role::PosEmbed, "pos_embed"},
-    {Role::NormPreW, "norm_pre.weight"},       {Role::NormPreB, "norm_pre.bias"},
-    {Role::Norm1W, "blocks.{i}.norm1.weight"}, {Role::Norm1B, "blocks.{i}.norm1.bias"},
-    {Role::QkvW, "blocks.{i}.attn.qkv.weight"}, {Role::QkvB, "blocks.{i}.attn.qkv.bias"},
-    {Role::ProjW, "blocks.{i}.attn.proj.weight"}, {Role::ProjB, "blocks.{i}.attn.proj.bias"},
-    {Role::Ls1, "blocks.{i}.ls1.gamma"},       {Role::Norm2W, "blocks.{i}.norm2.weight"},
-    {Role::Norm2B, "blocks.{i}.norm2.bias"},   {Role::Fc1W, "blocks.{i}.mlp.fc1.weight"},
-    {Role::Fc1B, "blocks.{i}.mlp.fc1.bias"},   {Role::Fc2W, "blocks.{i}.mlp.fc2.weight"},
-    {Role::Fc2B, "blocks.{i}.mlp.fc2.bias"},   {Role::GluInW, "blocks.{i}.mlp.fc1.weight"},   // SwiGLUPacked
-    {Role::GluInB, "blocks.{i}.mlp.fc1.bias"}, {Role::GluOutW, "blocks.{i}.mlp.fc2.weight"},
-    {Role::GluOutB, "blocks.{i}.mlp.fc2.bias"}, {Role::Ls2, "blocks.{i}.ls2.gamma"},
-    {Role::NormW, "norm.weight"},              {Role::NormB, "norm.bias"},
-    {Role::FcNormW, "fc_norm.weight"},         {Role::FcNormB, "fc_norm.bias"},
-    {Role::HeadW, "head.weight"},              {Role::HeadB, "head.bias"},
-    {Role::HeadDistW, "head_dist.weight"},     {Role::HeadDistB, "head_dist.bias"},
+    {Role::PatchW, "patch_embed.proj.weight"},
+    {Role::PatchB, "patch_embed.proj.bias"},
+    {Role::ClsToken, "cls_token"},
+    {Role::DistToken, "dist_token"},
+    {Role::RegTokens, "reg_token"},
+    {Role::PosEmbed, "pos_embed"},
+    {Role::NormPreW, "norm_pre.weight"},
+    {Role::NormPreB, "norm_pre.bias"},
+    {Role::Norm1W, "blocks.{i}.norm1.weight"},
+    {Role::Norm1B, "blocks.{i}.norm1.bias"},
+    {Role::QkvW, "blocks.{i}.attn.qkv.weight"},
+    {Role::QkvB, "blocks.{i}.attn.qkv.bias"},
+    {Role::ProjW, "blocks.{i}.attn.proj.weight"},
+    {Role::ProjB, "blocks.{i}.attn.proj.bias"},
+    {Role::Ls1, "blocks.{i}.ls1.gamma"},
+    {Role::Norm2W, "blocks.{i}.norm2.weight"},
+    {Role::Norm2B, "blocks.{i}.norm2.bias"},
+    {Role::Fc1W, "blocks.{i}.mlp.fc1.weight"},
+    {Role::Fc1B, "blocks.{i}.mlp.fc1.bias"},
+    {Role::Fc2W, "blocks.{i}.mlp.fc2.weight"},
+    {Role::Fc2B, "blocks.{i}.mlp.fc2.bias"},
+    {Role::GluInW, "blocks.{i}.mlp.fc1.weight"},  // SwiGLUPacked
+    {Role::GluInB, "blocks.{i}.mlp.fc1.bias"},
+    {Role::GluOutW, "blocks.{i}.mlp.fc2.weight"},
+    {Role::GluOutB, "blocks.{i}.mlp.fc2.bias"},
+    {Role::Ls2, "blocks.{i}.ls2.gamma"},
+    {Role::NormW, "norm.weight"},
+    {Role::NormB, "norm.bias"},
+    {Role::FcNormW, "fc_norm.weight"},
+    {Role::FcNormB, "fc_norm.bias"},
+    {Role::HeadW, "head.weight"},
+    {Role::HeadB, "head.bias"},
+    {Role::HeadDistW, "head_dist.weight"},
+    {Role::HeadDistB, "head_dist.bias"},
 };
 
 // transformers: embeddings and the final norm under the model prefix, the head outside it.
@@ -126,12 +143,20 @@ std::string role_label(Role r) {
     switch (r) {
         case Role::DistToken: return "a distillation token";
         case Role::RegTokens: return "register tokens";
-        case Role::NormPreW: case Role::NormPreB: return "a pre-norm (norm_pre)";
-        case Role::Ls1: case Role::Ls2: return "layer scale";
-        case Role::QkvW: case Role::QkvB: return "a fused qkv projection";
-        case Role::GluInW: case Role::GluInB: case Role::GluOutW: case Role::GluOutB: return "a SwiGLU MLP";
-        case Role::FcNormW: case Role::FcNormB: return "fc_norm";
-        case Role::HeadDistW: case Role::HeadDistB: return "a distillation head";
+        case Role::NormPreW:
+        case Role::NormPreB: return "a pre-norm (norm_pre)";
+        case Role::Ls1:
+        case Role::Ls2: return "layer scale";
+        case Role::QkvW:
+        case Role::QkvB: return "a fused qkv projection";
+        case Role::GluInW:
+        case Role::GluInB:
+        case Role::GluOutW:
+        case Role::GluOutB: return "a SwiGLU MLP";
+        case Role::FcNormW:
+        case Role::FcNormB: return "fc_norm";
+        case Role::HeadDistW:
+        case Role::HeadDistB: return "a distillation head";
         default: return "this tensor";
     }
 }
@@ -163,8 +188,7 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool external_hea
     if (c.dist_token) add(Role::DistToken, {1, 1, D});
     if (c.reg_tokens) add(Role::RegTokens, {1, c.reg_tokens, D});
     add(Role::PosEmbed, {1, c.pos_embed_tokens(), D});
-    if (c.layout == Layout::HfDinov2 || c.layout == Layout::HfDinov2Registers)
-        add(Role::MaskToken, {1, D}, -1, true);
+    if (c.layout == Layout::HfDinov2 || c.layout == Layout::HfDinov2Registers) add(Role::MaskToken, {1, D}, -1, true);
     if (c.norm_pre) {
         add(Role::NormPreW, {D});
         add(Role::NormPreB, {D});
@@ -178,7 +202,7 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool external_hea
         } else {
             for (Role w : {Role::QW, Role::KW, Role::VW}) {
                 add(w, {D, D}, i);
-                if (c.qkv_bias) add(static_cast<Role>(static_cast<int>(w) + 1), {D}, i);   // the bias follows
+                if (c.qkv_bias) add(static_cast<Role>(static_cast<int>(w) + 1), {D}, i);  // the bias follows
             }
         }
         add(Role::ProjW, {D, D}, i);
@@ -221,7 +245,7 @@ std::vector<std::string> head_tensor_names(Layout layout) {
     for (Role r : {Role::HeadW, Role::HeadB, Role::HeadDistW, Role::HeadDistB}) {
         try {
             out.push_back(tensor_name(layout, r));
-        } catch (const ModelError&) {   // the layout has no distillation head
+        } catch (const ModelError&) {  // the layout has no distillation head
         }
     }
     return out;

@@ -18,15 +18,15 @@ namespace {
 using nlohmann::json;
 
 // Hostile-input limits, checked before the work they bound.
-constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;   // config.json; an inline ImageNet-21k list is ~0.5 MB
-constexpr std::uintmax_t kMaxLabelsBytes = 64u << 20;   // labels file
-constexpr std::size_t kMaxJsonDepth = 16;                       // the schema needs 3 levels
-constexpr int kMaxDepth = 1024;                         // transformer blocks
-constexpr int kMaxClasses = 1 << 20;                    // labels are generated for each class when absent
+constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;  // config.json; an inline ImageNet-21k list is ~0.5 MB
+constexpr std::uintmax_t kMaxLabelsBytes = 64u << 20;  // labels file
+constexpr std::size_t kMaxJsonDepth = 16;              // the schema needs 3 levels
+constexpr int kMaxDepth = 1024;                        // transformer blocks
+constexpr int kMaxClasses = 1 << 20;                   // labels are generated for each class when absent
 
 [[noreturn]] void wrong_type(const char* section, const char* key, const json& v) {
-    throw ModelError(std::string(section) + "." + key + " has the wrong type: got " + std::string(v.type_name()) +
-                     " " + brief(v));
+    throw ModelError(std::string(section) + "." + key + " has the wrong type: got " + std::string(v.type_name()) + " " +
+                     brief(v));
 }
 
 // nlohmann's get<int>/get<float> convert silently (bool -> 1, 2^32 + 224 -> 224, 224.7 -> 224, 1e30 -> UB):
@@ -39,7 +39,7 @@ void read_value(const json& v, const char* section, const char* key, int& out) {
         if (v.get<std::int64_t>() < std::numeric_limits<int>::min())
             throw ModelError(std::string(section) + "." + key + " " + v.dump() + " is out of range");
     } else {
-        wrong_type(section, key, v);   // also a float: sizes are integers
+        wrong_type(section, key, v);  // also a float: sizes are integers
     }
     out = static_cast<int>(v.get<std::int64_t>());
 }
@@ -65,7 +65,7 @@ void read_value(const json& v, const char* section, const char* key, std::vector
     for (const auto& e : v) {
         if (!e.is_number()) wrong_type(section, key, v);
         const double d = e.get<double>();
-        if (!(std::fabs(d) <= std::numeric_limits<float>::max()))   // also NaN; the cast would be undefined
+        if (!(std::fabs(d) <= std::numeric_limits<float>::max()))  // also NaN; the cast would be undefined
             throw ModelError(std::string(section) + "." + key + " values must be finite floats, got " + e.dump());
         out.push_back(static_cast<float>(d));
     }
@@ -104,29 +104,29 @@ namespace {
 
 // One table per enum: the config's strings.
 const std::initializer_list<EnumName<GlobalPool>> kPools = {{GlobalPool::Token, "token"},
-                                                           {GlobalPool::Avg, "avg"},
-                                                           {GlobalPool::TokenDist, "token_dist"},
-                                                           {GlobalPool::TokenAvg, "token_avg"}};
+                                                            {GlobalPool::Avg, "avg"},
+                                                            {GlobalPool::TokenDist, "token_dist"},
+                                                            {GlobalPool::TokenAvg, "token_avg"}};
 const std::initializer_list<EnumName<Interpolation>> kInterps = {
     {Interpolation::Bicubic, "bicubic"}, {Interpolation::Bilinear, "bilinear"}, {Interpolation::Nearest, "nearest"}};
 const std::initializer_list<EnumName<Activation>> kActs = {{Activation::Gelu, "gelu"},
-                                                          {Activation::GeluTanh, "gelu_tanh"},
-                                                          {Activation::QuickGelu, "quick_gelu"},
-                                                          {Activation::SwiGlu, "swiglu"}};
+                                                           {Activation::GeluTanh, "gelu_tanh"},
+                                                           {Activation::QuickGelu, "quick_gelu"},
+                                                           {Activation::SwiGlu, "swiglu"}};
 const std::initializer_list<EnumName<PosEmbedPrefix>> kPosPrefix = {
     {PosEmbedPrefix::All, "all"}, {PosEmbedPrefix::Class, "class"}, {PosEmbedPrefix::None, "none"}};
-const std::initializer_list<EnumName<PosResample>> kPosResample = {
-    {PosResample::BicubicAntialias, "bicubic_antialias"}, {PosResample::Bicubic, "bicubic"}};
+const std::initializer_list<EnumName<PosResample>> kPosResample = {{PosResample::BicubicAntialias, "bicubic_antialias"},
+                                                                   {PosResample::Bicubic, "bicubic"}};
 const std::initializer_list<EnumName<Layout>> kLayouts = {{Layout::Timm, "timm"},
-                                                         {Layout::HfVit, "transformers-vit"},
-                                                         {Layout::HfDeit, "transformers-deit"},
-                                                         {Layout::HfDeitDistilled, "transformers-deit-distilled"},
-                                                         {Layout::HfDinov2, "transformers-dinov2"},
-                                                         {Layout::HfDinov2Registers, "transformers-dinov2-registers"}};
+                                                          {Layout::HfVit, "transformers-vit"},
+                                                          {Layout::HfDeit, "transformers-deit"},
+                                                          {Layout::HfDeitDistilled, "transformers-deit-distilled"},
+                                                          {Layout::HfDinov2, "transformers-dinov2"},
+                                                          {Layout::HfDinov2Registers, "transformers-dinov2-registers"}};
 const std::initializer_list<EnumName<ResizeMode>> kResizeModes = {{ResizeMode::ShorterSide, "shorter"},
-                                                                 {ResizeMode::Exact, "exact"}};
+                                                                  {ResizeMode::Exact, "exact"}};
 const std::initializer_list<EnumName<CropRounding>> kCropRoundings = {{CropRounding::Round, "round"},
-                                                                     {CropRounding::Floor, "floor"}};
+                                                                      {CropRounding::Floor, "floor"}};
 
 // An optional enum key: its string, mapped through the enum's table.
 template <typename E>
@@ -158,11 +158,11 @@ int ModelConfig::pos_embed_prefix_tokens() const {
 
 void from_json(const json& j, ModelConfig& c) {
     if (!j.is_object()) throw ModelError("model must be an object, got " + std::string(j.type_name()));
-    reject_unknown_keys(j, "model",
-                        {"image_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim",
-                         "qkv_bias", "patch_bias", "layer_norm_eps", "num_classes", "class_token", "dist_token", "reg_tokens",
-                         "pos_embed_prefix", "pos_embed_grid", "pos_resample", "norm_pre", "layer_scale", "act",
-                         "global_pool", "fc_norm", "layout"});
+    reject_unknown_keys(
+        j, "model", {"image_size",  "patch_size", "in_chans",         "embed_dim",      "depth",        "num_heads",
+                     "mlp_dim",     "qkv_bias",   "patch_bias",       "layer_norm_eps", "num_classes",  "class_token",
+                     "dist_token",  "reg_tokens", "pos_embed_prefix", "pos_embed_grid", "pos_resample", "norm_pre",
+                     "layer_scale", "act",        "global_pool",      "fc_norm",        "layout"});
     get_req(j, "model", "image_size", c.image_size);
     get_req(j, "model", "patch_size", c.patch_size);
     get_opt(j, "model", "in_chans", c.in_chans);
@@ -198,8 +198,8 @@ void ModelConfig::validate() const {
     require_positive("model.mlp_dim", mlp_dim);
     require_positive("model.num_classes", num_classes);
     if (depth > kMaxDepth)
-        throw ModelError("model.depth " + std::to_string(depth) + " is too large (at most " + std::to_string(kMaxDepth) +
-                         ")");
+        throw ModelError("model.depth " + std::to_string(depth) + " is too large (at most " +
+                         std::to_string(kMaxDepth) + ")");
     if (num_classes > kMaxClasses)
         throw ModelError("model.num_classes " + std::to_string(num_classes) + " is too large (at most " +
                          std::to_string(kMaxClasses) + ")");
@@ -230,7 +230,7 @@ void ModelConfig::validate() const {
         1LL * embed_dim * num_classes > limit || 1LL * embed_dim * embed_dim * 3 > limit ||
         1LL * num_tokens() * embed_dim > limit || 1LL * in_chans * patch_size * patch_size * embed_dim > limit ||
         1LL * pos_embed_tokens() * embed_dim > limit ||
-        1LL * num_tokens() * num_tokens() * num_heads > limit)   // one image's attention scores
+        1LL * num_tokens() * num_tokens() * num_heads > limit)  // one image's attention scores
         throw ModelError("model dimensions are too large (a tensor would exceed 2^31 elements)");
 }
 
@@ -321,8 +321,7 @@ std::string read_small_file(const std::filesystem::path& p, const char* what, st
     while (in.read(buf, sizeof buf) || in.gcount() > 0) {
         text.append(buf, static_cast<std::size_t>(in.gcount()));
         if (text.size() > limit)
-            throw ModelError(p.string() + ": " + what + " file is larger than " + std::to_string(limit >> 20) +
-                             " MiB");
+            throw ModelError(p.string() + ": " + what + " file is larger than " + std::to_string(limit >> 20) + " MiB");
     }
     if (in.bad()) throw ModelError(p.string() + ": cannot read " + what + " file");
     return text;
@@ -338,7 +337,7 @@ std::vector<std::string> read_labels_file(const std::filesystem::path& p) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         out.push_back(line);
     }
-    while (!out.empty() && out.back().empty()) out.pop_back();   // tolerate a trailing blank line
+    while (!out.empty() && out.back().empty()) out.pop_back();  // tolerate a trailing blank line
     return out;
 }
 
@@ -368,7 +367,8 @@ ModelSpec load_fitted_spec(const json& j, const std::filesystem::path& config_fi
     namespace fs = std::filesystem;
     const fs::path base = config_file.parent_path();
     for (const char* k : {"model", "weights", "preprocess"})
-        if (j.contains(k)) throw ModelError(std::string(k) + " cannot be given with backbone (the backbone has its own)");
+        if (j.contains(k))
+            throw ModelError(std::string(k) + " cannot be given with backbone (the backbone has its own)");
     for (const char* k : {"head", "labels"})
         if (!j.contains(k)) throw ModelError(std::string(k) + " is missing (a model with a backbone needs it)");
     if (!j["backbone"].is_string()) throw ModelError("backbone must be a directory name, got " + brief(j["backbone"]));
@@ -382,7 +382,7 @@ ModelSpec load_fitted_spec(const json& j, const std::filesystem::path& config_fi
     spec.labels = parse_labels(j["labels"], base);
     if (spec.labels.size() < 2) throw ModelError("labels must name at least 2 classes");
     spec.model.num_classes = static_cast<int>(spec.labels.size());
-    if (spec.model.global_pool == GlobalPool::TokenDist) spec.model.global_pool = GlobalPool::Token;   // class token
+    if (spec.model.global_pool == GlobalPool::TokenDist) spec.model.global_pool = GlobalPool::Token;  // class token
     spec.family += " + fitted head";
     spec.origins.push_back({"head", spec.head_path.string() + " (vit fit) on the features of " + bb.string()});
     spec.origins.push_back({"labels", config_file.string()});
@@ -402,7 +402,7 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
         j = parse_bounded(text, JsonLimits{kMaxJsonDepth});
     } catch (const ModelError& e) {
         throw ModelError(config_file.string() + ": invalid JSON: " + e.what());
-    } catch (const json::exception& e) {   // parse_error, and out_of_range for numbers such as 1e400
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e400
         throw ModelError(config_file.string() + ": invalid JSON: " + e.what());
     }
     ModelSpec spec;
@@ -417,7 +417,7 @@ ModelSpec load_model_spec(const std::filesystem::path& config_file, const std::f
         spec.model = j.at("model").get<ModelConfig>();
         spec.model.validate();
         if (j.contains("preprocess")) spec.preprocess = j.at("preprocess").get<PreprocessConfig>();
-        else {   // timm's default eval transform for the model's size
+        else {  // timm's default eval transform for the model's size
             spec.preprocess.crop = spec.model.image_size;
             spec.preprocess.resize = static_cast<int>(spec.model.image_size / 0.875);
             if (spec.model.in_chans == 1) spec.preprocess.mean = {0.5f}, spec.preprocess.std = {0.5f};
@@ -456,17 +456,16 @@ void set_image_size(ModelSpec& spec, int image_size) {
     if (image_size <= 0 || image_size % c.patch_size != 0)
         throw ModelError("image size " + std::to_string(image_size) + " is not a positive multiple of the patch size " +
                          std::to_string(c.patch_size));
-    if (c.pos_embed_grid == 0) c.pos_embed_grid = c.grid();   // keep the stored grid
+    if (c.pos_embed_grid == 0) c.pos_embed_grid = c.grid();  // keep the stored grid
     PreprocessConfig& p = spec.preprocess;
     p.resize = static_cast<int>(static_cast<long long>(p.resize) * image_size / p.crop);
     p.crop = image_size;
     c.image_size = image_size;
     c.validate();
     p.validate(c.in_chans, c.image_size);
-    spec.origins.push_back({"model.image_size", "--image-size " + std::to_string(image_size) +
-                                                    " (position embeddings resampled from a " +
-                                                    std::to_string(c.stored_grid()) + "x" + std::to_string(c.stored_grid()) +
-                                                    " grid)"});
+    spec.origins.push_back(
+        {"model.image_size", "--image-size " + std::to_string(image_size) + " (position embeddings resampled from a " +
+                                 std::to_string(c.stored_grid()) + "x" + std::to_string(c.stored_grid()) + " grid)"});
 }
 
 ModelSpec load_model_dir(const std::filesystem::path& dir, int image_size) {

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector<std::string>& labels, int num_classes,
                                          std::vector<std::string>* warnings) {
     std::error_code ec;
-    if (!fs::is_directory(root, ec)) throw InputError(root.string() + ": not a directory (expected ROOT/<class>/<images>)");
+    if (!fs::is_directory(root, ec))
+        throw InputError(root.string() + ": not a directory (expected ROOT/<class>/<images>)");
     std::vector<std::string> folders;
     for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
         if (it->is_directory(ec)) folders.push_back(it->path().filename().string());
@@ -28,7 +29,8 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
         return s;
     };
     auto label_of = [&](int index) {
-        return index < static_cast<int>(labels.size()) ? "\"" + labels[static_cast<std::size_t>(index)] + "\"" : std::string("?");
+        return index < static_cast<int>(labels.size()) ? "\"" + labels[static_cast<std::size_t>(index)] + "\""
+                                                       : std::string("?");
     };
     std::vector<EvalClass> out;
     std::vector<bool> by_position(folders.size(), false);
@@ -38,8 +40,9 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
             if (labels[l] == folders[i] || sanitized(labels[l]) == folders[i]) index = static_cast<int>(l);
         if (index < 0) {
             if (static_cast<int>(i) >= num_classes)
-                throw InputError(root.string() + ": folder \"" + folders[i] + "\" is not a model label and its position " +
-                                 std::to_string(i) + " is beyond the model's " + std::to_string(num_classes) + " classes");
+                throw InputError(root.string() + ": folder \"" + folders[i] +
+                                 "\" is not a model label and its position " + std::to_string(i) +
+                                 " is beyond the model's " + std::to_string(num_classes) + " classes");
             index = static_cast<int>(i);
             by_position[i] = true;
         }
@@ -55,9 +58,10 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
             return by_position[f] ? "by its position " + std::to_string(f) + " (it names no model label)"
                                   : std::string("by name");
         };
-        throw InputError(root.string() + ": folders \"" + folders[j] + "\" and \"" + folders[i] + "\" both map to class " +
-                         std::to_string(out[i].index) + " " + label_of(out[i].index) + ": \"" + folders[j] + "\" " +
-                         how(j) + ", \"" + folders[i] + "\" " + how(i) + " (rename the folders after the model's labels)");
+        throw InputError(root.string() + ": folders \"" + folders[j] + "\" and \"" + folders[i] +
+                         "\" both map to class " + std::to_string(out[i].index) + " " + label_of(out[i].index) +
+                         ": \"" + folders[j] + "\" " + how(j) + ", \"" + folders[i] + "\" " + how(i) +
+                         " (rename the folders after the model's labels)");
     }
     const auto n_positional = static_cast<std::size_t>(std::count(by_position.begin(), by_position.end(), true));
     if (warnings && n_positional > 0) {
@@ -74,7 +78,8 @@ std::vector<EvalClass> map_class_folders(const fs::path& root, const std::vector
                 m += " ...";
                 break;
             }
-            m += (shown > 1 ? ", " : " ") + folders[i] + " -> " + std::to_string(out[i].index) + " " + label_of(out[i].index);
+            m += (shown > 1 ? ", " : " ") + folders[i] + " -> " + std::to_string(out[i].index) + " " +
+                 label_of(out[i].index);
         }
         warnings->push_back(m);
     }
@@ -97,13 +102,13 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
         InputOptions o;
         o.recursive = true;
         InputList rec({(root / r.classes[c].folder).string()}, o);
-        rec.warn = [&](const std::string& m) {   // an empty folder is reported once, below
+        rec.warn = [&](const std::string& m) {  // an empty folder is reported once, below
             if (m.find(": no image files found") == std::string::npos) r.warnings.push_back(m);
         };
         SourceItem item;
         while (rec.next(item)) per_class[c].push_back(item);
     }
-    std::vector<std::pair<SourceItem, std::size_t>> items;   // (input, class position)
+    std::vector<std::pair<SourceItem, std::size_t>> items;  // (input, class position)
     for (std::size_t i = 0;; ++i) {
         bool any = false;
         for (std::size_t c = 0; c < C; ++c)
@@ -113,7 +118,8 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
             }
         if (!any) break;
     }
-    if (opt.limit > 0 && static_cast<std::int64_t>(items.size()) > opt.limit) items.resize(static_cast<std::size_t>(opt.limit));
+    if (opt.limit > 0 && static_cast<std::int64_t>(items.size()) > opt.limit)
+        items.resize(static_cast<std::size_t>(opt.limit));
 
     std::size_t next = 0;
     InputSource source = [&](SourceItem& item) {
@@ -125,22 +131,25 @@ EvalResult evaluate(VitModel& model, const fs::path& root, const EvalOptions& op
     PipelineOptions po = opt.pipeline;
     po.top_k = std::min(5, K);
     const auto t0 = std::chrono::steady_clock::now();
-    classify_stream(model, source, [&](ClassifyResult&& res) {
-        const std::size_t c = items[res.seq].second;
-        if (!res.ok()) {
-            ++r.unreadable;
-            r.errors.push_back(res.path + ": " + res.error);
+    classify_stream(
+        model, source,
+        [&](ClassifyResult&& res) {
+            const std::size_t c = items[res.seq].second;
+            if (!res.ok()) {
+                ++r.unreadable;
+                r.errors.push_back(res.path + ": " + res.error);
+                return true;
+            }
+            const int truth = r.classes[c].index;
+            ++r.n;
+            ++r.class_total[c];
+            ++r.confusion[c][res.top_k[0].index];
+            if (res.top_k[0].index == truth) ++r.top1_correct, ++r.class_correct[c];
+            for (const auto& p : res.top_k)
+                if (p.index == truth) ++r.top5_correct;
             return true;
-        }
-        const int truth = r.classes[c].index;
-        ++r.n;
-        ++r.class_total[c];
-        ++r.confusion[c][res.top_k[0].index];
-        if (res.top_k[0].index == truth) ++r.top1_correct, ++r.class_correct[c];
-        for (const auto& p : res.top_k)
-            if (p.index == truth) ++r.top5_correct;
-        return true;
-    }, po);
+        },
+        po);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (std::size_t c = 0; c < C; ++c)
         if (per_class[c].empty())

@@ -11,20 +11,20 @@
 namespace vit {
 
 struct EvalClass {
-    std::string folder;     // folder name under ROOT
-    int index = 0;          // model class index it maps to
+    std::string folder;  // folder name under ROOT
+    int index = 0;       // model class index it maps to
 };
 
 struct EvalResult {
-    std::vector<EvalClass> classes;               // sorted by folder name
-    std::int64_t n = 0;                           // images classified
-    std::int64_t unreadable = 0;                  // inputs that yielded an error record
+    std::vector<EvalClass> classes;  // sorted by folder name
+    std::int64_t n = 0;              // images classified
+    std::int64_t unreadable = 0;     // inputs that yielded an error record
     std::int64_t top1_correct = 0, top5_correct = 0;
-    std::vector<std::int64_t> class_total, class_correct;   // per entry of `classes` (total 0: an empty folder)
+    std::vector<std::int64_t> class_total, class_correct;  // per entry of `classes` (total 0: an empty folder)
     // confusion[i][j]: images of folder i predicted as model class j (num_classes columns).
     std::vector<std::vector<std::int64_t>> confusion;
-    std::vector<std::string> errors;              // "path: message" for unreadable files
-    std::vector<std::string> warnings;            // folders mapped by position, empty class folders
+    std::vector<std::string> errors;    // "path: message" for unreadable files
+    std::vector<std::string> warnings;  // folders mapped by position, empty class folders
     double seconds = 0;
 
     double top1() const { return n ? static_cast<double>(top1_correct) / n : 0; }
@@ -34,7 +34,7 @@ struct EvalResult {
 
 struct EvalOptions {
     PipelineOptions pipeline;
-    std::int64_t limit = 0;   // 0 = all; otherwise the first `limit` images taken round-robin across classes
+    std::int64_t limit = 0;  // 0 = all; otherwise the first `limit` images taken round-robin across classes
 };
 
 // Maps class folders to model classes: a folder's index is the index of its name among the labels (a label's

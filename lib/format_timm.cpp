@@ -22,13 +22,12 @@ using Shapes = std::map<std::string, std::vector<std::int64_t>>;
 // Heads per model-name size word (timm's vision_transformer.py registry); head dim 64 for the others.
 struct NamedHeads {
     const char* word;
-    int embed_dim;      // 0: any
+    int embed_dim;  // 0: any
     int heads;
 };
 const NamedHeads kHeads[] = {
-    {"_tiny", 0, 3},         {"_small", 0, 6},  {"_medium", 0, 8}, {"_base", 0, 12},
-    {"_large", 0, 16},       {"_huge", 0, 16},  {"_giant", 1536, 24}, {"_giant", 0, 16},
-    {"_gigantic", 0, 16},
+    {"_tiny", 0, 3},  {"_small", 0, 6},     {"_medium", 0, 8}, {"_base", 0, 12},     {"_large", 0, 16},
+    {"_huge", 0, 16}, {"_giant", 1536, 24}, {"_giant", 0, 16}, {"_gigantic", 0, 16},
 };
 
 const std::vector<std::int64_t>& shape_of(const Shapes& s, const std::string& name) {
@@ -71,10 +70,12 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         }
     }
     try {
-        if (!j["architecture"].is_string()) throw ModelError("architecture must be a string, got " + brief(j["architecture"]));
+        if (!j["architecture"].is_string())
+            throw ModelError("architecture must be a string, got " + brief(j["architecture"]));
         const std::string arch = j["architecture"].get<std::string>();
         if (arch.rfind("vit_", 0) != 0 && arch.rfind("deit", 0) != 0)
-            throw ModelError("architecture \"" + arch + "\" is not supported (timm ViT and DeiT models: vit_*, deit_*, deit3_*)");
+            throw ModelError("architecture \"" + arch +
+                             "\" is not supported (timm ViT and DeiT models: vit_*, deit_*, deit3_*)");
         const json& args = section(j, "model_args");
         const json& pcfg = section(j, "pretrained_cfg");
         ModelConfig& c = spec.model;
@@ -91,7 +92,7 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         if (!c.depth) throw ModelError("the weights have no blocks.0.norm1.weight (is this a timm ViT?)");
         const auto& fc1 = shape_of(shapes, "blocks.0.mlp.fc1.weight");
         const auto& fc2 = shape_of(shapes, "blocks.0.mlp.fc2.weight");
-        const bool packed_glu = fc2.size() == 2 && fc1[0] == 2 * fc2[1];   // SwiGLUPacked: fc1 holds both halves
+        const bool packed_glu = fc2.size() == 2 && fc1[0] == 2 * fc2[1];  // SwiGLUPacked: fc1 holds both halves
         c.mlp_dim = as_int(fc2.size() == 2 ? fc2[1] : fc1[0]);
         c.qkv_bias = shapes.count("blocks.0.attn.qkv.bias") != 0;
         c.patch_bias = shapes.count("patch_embed.proj.bias") != 0;
@@ -102,7 +103,8 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         c.reg_tokens = shapes.count("reg_token") ? as_int(shapes.at("reg_token")[1]) : 0;
         c.fc_norm = shapes.count("fc_norm.weight") != 0;
         if (!shapes.count("head.weight"))
-            throw ModelError("the weights have no head.weight: a timm feature extractor (num_classes 0) has no classifier");
+            throw ModelError(
+                "the weights have no head.weight: a timm feature extractor (num_classes 0) has no classifier");
         c.num_classes = as_int(shapes.at("head.weight")[0]);
 
         // Activation and LayerNorm eps from the model name (timm's registry entries set them; shapes cannot).
@@ -120,7 +122,8 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
             if (!c.num_heads && arch.find(h.word) != std::string::npos && (!h.embed_dim || h.embed_dim == c.embed_dim))
                 c.num_heads = h.heads;
         if (!c.num_heads) {
-            if (c.embed_dim % 64) throw ModelError("cannot tell the number of heads of \"" + arch + "\": set model_args.num_heads");
+            if (c.embed_dim % 64)
+                throw ModelError("cannot tell the number of heads of \"" + arch + "\": set model_args.num_heads");
             c.num_heads = c.embed_dim / 64;
             heads_from = "head dim 64 (not in the name table)";
         }
@@ -128,7 +131,8 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         // Pooling: the config's global_pool (top level or model_args); distilled models average both heads.
         std::string pool = "token";
         for (const json* src : {&args, &j})
-            if (src->contains("global_pool") && (*src)["global_pool"].is_string()) pool = (*src)["global_pool"].get<std::string>();
+            if (src->contains("global_pool") && (*src)["global_pool"].is_string())
+                pool = (*src)["global_pool"].get<std::string>();
         if (c.dist_token) c.global_pool = GlobalPool::TokenDist;
         else if (pool == "token") c.global_pool = GlobalPool::Token;
         else if (pool == "avg") c.global_pool = GlobalPool::Avg;
@@ -144,7 +148,8 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         if (args.contains("no_embed_class") && args["no_embed_class"].is_boolean())
             no_embed_class = args["no_embed_class"].get<bool>();
         if (no_embed_class && !is_square(npos, g0))
-            throw ModelError("pos_embed " + std::to_string(npos) + " tokens is not a square grid (with or without the " +
+            throw ModelError("pos_embed " + std::to_string(npos) +
+                             " tokens is not a square grid (with or without the " +
                              std::to_string(c.num_prefix_tokens()) + " prefix tokens)");
         if (!no_embed_class) is_square(npos - c.num_prefix_tokens(), g0);
         c.pos_embed_prefix = no_embed_class ? PosEmbedPrefix::None : PosEmbedPrefix::All;
@@ -160,25 +165,33 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
         }
         c.image_size = img;
         PreprocessConfig& p = spec.preprocess;
-        const double crop_pct = pcfg.contains("crop_pct") && pcfg["crop_pct"].is_number() ? pcfg["crop_pct"].get<double>() : 0.875;
+        const double crop_pct = pcfg.contains("crop_pct") && pcfg["crop_pct"].is_number()
+                                    ? pcfg["crop_pct"].get<double>()
+                                    : 0.875;
         if (!(crop_pct > 0 && crop_pct <= 4)) throw ModelError("pretrained_cfg.crop_pct must be in (0, 4]");
-        const std::string mode = pcfg.contains("crop_mode") && pcfg["crop_mode"].is_string() ? pcfg["crop_mode"].get<std::string>() : "center";
+        const std::string mode = pcfg.contains("crop_mode") && pcfg["crop_mode"].is_string()
+                                     ? pcfg["crop_mode"].get<std::string>()
+                                     : "center";
         if (mode == "center") p.resize_mode = ResizeMode::ShorterSide;
         else if (mode == "squash") p.resize_mode = ResizeMode::Exact;
         else throw ModelError("pretrained_cfg.crop_mode \"" + mode + "\" is not supported (center and squash are)");
         p.resize = static_cast<int>(std::floor(img / crop_pct));
         p.crop = img;
         p.crop_rounding = CropRounding::Round;
-        std::string interp = pcfg.contains("interpolation") && pcfg["interpolation"].is_string() ? pcfg["interpolation"].get<std::string>() : "bicubic";
-        p.interpolation = enum_from_string<Interpolation>(
-            {{Interpolation::Bicubic, "bicubic"}, {Interpolation::Bilinear, "bilinear"}, {Interpolation::Nearest, "nearest"}},
-            interp, "pretrained_cfg.interpolation");
+        std::string interp = pcfg.contains("interpolation") && pcfg["interpolation"].is_string()
+                                 ? pcfg["interpolation"].get<std::string>()
+                                 : "bicubic";
+        p.interpolation = enum_from_string<Interpolation>({{Interpolation::Bicubic, "bicubic"},
+                                                           {Interpolation::Bilinear, "bilinear"},
+                                                           {Interpolation::Nearest, "nearest"}},
+                                                          interp, "pretrained_cfg.interpolation");
         p.mean = std::vector<float>{0.485f, 0.456f, 0.406f};
         p.std = std::vector<float>{0.229f, 0.224f, 0.225f};
         for (auto [key, out] : {std::pair<const char*, std::vector<float>*>{"mean", &p.mean}, {"std", &p.std}}) {
             if (!pcfg.contains(key)) continue;
             const json& v = pcfg[key];
-            if (!v.is_array()) throw ModelError(std::string("pretrained_cfg.") + key + " must be a list, got " + brief(v));
+            if (!v.is_array())
+                throw ModelError(std::string("pretrained_cfg.") + key + " must be a list, got " + brief(v));
             out->clear();
             for (const auto& e : v) {
                 if (!e.is_number()) throw ModelError(std::string("pretrained_cfg.") + key + " must be numbers");
@@ -204,7 +217,10 @@ ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
             spec.origins.push_back({"labels", "none in config.json: class_N"});
         }
 
-        spec.family = c.dist_token ? "deit-distilled" : c.reg_tokens ? "vit-registers" : c.layer_scale ? "deit3" : "vit";
+        spec.family = c.dist_token    ? "deit-distilled"
+                      : c.reg_tokens  ? "vit-registers"
+                      : c.layer_scale ? "deit3"
+                                      : "vit";
         spec.origins.push_back({"model", "model.safetensors tensor shapes (" + arch + "; heads from " + heads_from +
                                              (no_embed_class ? "; no_embed_class" : "") + ")"});
         spec.origins.push_back({"preprocess", "config.json pretrained_cfg (crop_pct " + std::to_string(crop_pct) +

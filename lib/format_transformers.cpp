@@ -23,8 +23,8 @@ struct HfFamily {
     bool dist_token;
     bool layer_scale;
     PosEmbedPrefix pos_prefix;
-    PosResample resample;        // its interpolate_pos_encoding (bicubic; antialiased for dinov2_with_registers)
-    const char* processor;       // the image processor class the family ships with (its defaults apply)
+    PosResample resample;   // its interpolate_pos_encoding (bicubic; antialiased for dinov2_with_registers)
+    const char* processor;  // the image processor class the family ships with (its defaults apply)
     double default_eps;
     int default_patch;
 };
@@ -32,10 +32,10 @@ struct HfFamily {
 const HfFamily kFamilies[] = {
     {"vit", "ViTForImageClassification", Layout::HfVit, "vit", GlobalPool::Token, false, false, PosEmbedPrefix::All,
      PosResample::Bicubic, "ViTImageProcessor", 1e-12, 16},
-    {"deit", "DeiTForImageClassificationWithTeacher", Layout::HfDeitDistilled, "deit-distilled",
-     GlobalPool::TokenDist, true, false, PosEmbedPrefix::All, PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
-    {"deit", "DeiTForImageClassification", Layout::HfDeit, "deit", GlobalPool::Token, true, false,
-     PosEmbedPrefix::All, PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
+    {"deit", "DeiTForImageClassificationWithTeacher", Layout::HfDeitDistilled, "deit-distilled", GlobalPool::TokenDist,
+     true, false, PosEmbedPrefix::All, PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
+    {"deit", "DeiTForImageClassification", Layout::HfDeit, "deit", GlobalPool::Token, true, false, PosEmbedPrefix::All,
+     PosResample::Bicubic, "DeiTImageProcessor", 1e-12, 16},
     {"dinov2", "Dinov2ForImageClassification", Layout::HfDinov2, "dinov2", GlobalPool::TokenAvg, false, true,
      PosEmbedPrefix::Class, PosResample::Bicubic, "BitImageProcessor", 1e-6, 14},
     {"dinov2_with_registers", "Dinov2WithRegistersForImageClassification", Layout::HfDinov2Registers,
@@ -44,18 +44,20 @@ const HfFamily kFamilies[] = {
 };
 
 // hidden_act -> activation (transformers' ACT2FN names).
-const std::initializer_list<EnumName<Activation>> kHiddenActs = {
-    {Activation::Gelu, "gelu"},          {Activation::GeluTanh, "gelu_new"},   {Activation::GeluTanh, "gelu_pytorch_tanh"},
-    {Activation::GeluTanh, "gelu_fast"}, {Activation::QuickGelu, "quick_gelu"}};
+const std::initializer_list<EnumName<Activation>> kHiddenActs = {{Activation::Gelu, "gelu"},
+                                                                 {Activation::GeluTanh, "gelu_new"},
+                                                                 {Activation::GeluTanh, "gelu_pytorch_tanh"},
+                                                                 {Activation::GeluTanh, "gelu_fast"},
+                                                                 {Activation::QuickGelu, "quick_gelu"}};
 
 // A processor's defaults (used for keys its preprocessor_config.json leaves out).
 struct ProcessorDefaults {
     const char* name;
-    bool default_to_square;      // get_size_dict's reading of an int `size`
-    int size;                    // as {height, width} or {shortest_edge}
+    bool default_to_square;  // get_size_dict's reading of an int `size`
+    int size;                // as {height, width} or {shortest_edge}
     bool do_center_crop;
     int crop;
-    int resample;                // PIL code
+    int resample;  // PIL code
     float mean, mean2, mean3, std1, std2, std3;
 };
 
@@ -197,7 +199,7 @@ void read_preprocessor(const fs::path& dir, const HfFamily& fam, ModelSpec& spec
             resample = j["resample"].get<int>();
         }
         p.interpolation = pil_resample(resample);
-        p.antialias = true;   // PIL's resize
+        p.antialias = true;  // PIL's resize
         p.rescale_factor = bool_key(j, "do_rescale", true)
                                ? (j.contains("rescale_factor") && j["rescale_factor"].is_number()
                                       ? j["rescale_factor"].get<double>()
@@ -212,10 +214,9 @@ void read_preprocessor(const fs::path& dir, const HfFamily& fam, ModelSpec& spec
         }
         if (spec.model.in_chans == 1) p.mean.resize(1), p.std.resize(1);
         spec.model.image_size = p.crop;
-        spec.origins.push_back({"preprocess", src + " (" + d.name + ": " +
-                                                  (size.shortest_edge ? "shortest_edge" : "height x width") +
-                                                  " resize" + (crop ? ", centre crop with (h - crop) // 2" : "") +
-                                                  ", PIL resample)"});
+        spec.origins.push_back(
+            {"preprocess", src + " (" + d.name + ": " + (size.shortest_edge ? "shortest_edge" : "height x width") +
+                               " resize" + (crop ? ", centre crop with (h - crop) // 2" : "") + ", PIL resample)"});
     } catch (const ModelError& e) {
         throw ModelError((present ? file : dir).string() + ": " + e.what());
     }
@@ -230,7 +231,8 @@ ModelSpec load_transformers_dir(const fs::path& dir, const json& j) {
     spec.format = "transformers";
     const HfFamily* fam = nullptr;
     try {
-        if (!j["model_type"].is_string()) throw ModelError("model_type must be a string, got " + brief(j["model_type"]));
+        if (!j["model_type"].is_string())
+            throw ModelError("model_type must be a string, got " + brief(j["model_type"]));
         const std::string type = j["model_type"].get<std::string>();
         std::string arch;
         if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
@@ -242,7 +244,8 @@ ModelSpec load_transformers_dir(const fs::path& dir, const json& j) {
             if (type == f.model_type && (arch == f.architecture || (arch.empty() && !fam))) fam = &f;
         }
         if (!fam)
-            throw ModelError("model_type \"" + type + "\"" + (arch.empty() ? "" : " with architecture \"" + arch + "\"") +
+            throw ModelError("model_type \"" + type + "\"" +
+                             (arch.empty() ? "" : " with architecture \"" + arch + "\"") +
                              " is not supported (supported: " + known + ")");
         spec.family = fam->family;
         ModelConfig& c = spec.model;
@@ -252,16 +255,19 @@ ModelSpec load_transformers_dir(const fs::path& dir, const json& j) {
         c.dist_token = fam->dist_token;
         c.layer_scale = fam->layer_scale;
         c.pos_embed_prefix = fam->pos_prefix;
-        c.pos_resample = fam->resample;   // interpolate_pos_encoding: bicubic, align_corners=False
+        c.pos_resample = fam->resample;  // interpolate_pos_encoding: bicubic, align_corners=False
         c.embed_dim = int_key(j, "hidden_size", 768);
         c.depth = int_key(j, "num_hidden_layers", 12);
         c.num_heads = int_key(j, "num_attention_heads", 12);
         c.patch_size = int_key(j, "patch_size", fam->default_patch);
         c.in_chans = int_key(j, "num_channels", 3);
         c.qkv_bias = bool_key(j, "qkv_bias", true);
-        c.layer_norm_eps = j.contains("layer_norm_eps") && j["layer_norm_eps"].is_number() ? j["layer_norm_eps"].get<double>()
-                                                                                          : fam->default_eps;
-        const std::string act = j.contains("hidden_act") && j["hidden_act"].is_string() ? j["hidden_act"].get<std::string>() : "gelu";
+        c.layer_norm_eps = j.contains("layer_norm_eps") && j["layer_norm_eps"].is_number()
+                               ? j["layer_norm_eps"].get<double>()
+                               : fam->default_eps;
+        const std::string act = j.contains("hidden_act") && j["hidden_act"].is_string()
+                                    ? j["hidden_act"].get<std::string>()
+                                    : "gelu";
         c.act = enum_from_string(kHiddenActs, act, "hidden_act");
         if (c.layout == Layout::HfDinov2 || c.layout == Layout::HfDinov2Registers) {
             double ratio = 4.0;

@@ -10,20 +10,22 @@
 #include <optional>
 #include <stdexcept>
 
+#include "byte_reader.hpp"
+
 namespace vit {
 namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-std::uint32_t le16(const unsigned char* p) { return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8); }
+using bytes::le16;
 
 struct Frame {
     std::size_t x = 0, y = 0, width = 0, height = 0;
     bool interlaced = false;
-    std::optional<int> transparent;              // from the graphic control extension before the frame
-    const unsigned char* palette = nullptr;      // local or global colour table (RGB triples), or none
+    std::optional<int> transparent;          // from the graphic control extension before the frame
+    const unsigned char* palette = nullptr;  // local or global colour table (RGB triples), or none
     std::size_t palette_entries = 0;
-    std::size_t data = 0;                        // offset of the LZW minimum code size byte
+    std::size_t data = 0;  // offset of the LZW minimum code size byte
 };
 
 struct Parsed {
@@ -161,7 +163,8 @@ std::vector<unsigned char> decode_lzw(const Bytes& d, const Frame& f) {
         const std::size_t n = d[pos++];
         if (n == 0) break;
         if (n > d.size() - pos) throw std::runtime_error("truncated GIF data (ends inside the first frame's pixels)");
-        codes.insert(codes.end(), d.begin() + static_cast<std::ptrdiff_t>(pos), d.begin() + static_cast<std::ptrdiff_t>(pos + n));
+        codes.insert(codes.end(), d.begin() + static_cast<std::ptrdiff_t>(pos),
+                     d.begin() + static_cast<std::ptrdiff_t>(pos + n));
         pos += n;
     }
 
@@ -189,8 +192,8 @@ std::vector<unsigned char> decode_lzw(const Bytes& d, const Frame& f) {
     };
     while (filled < total) {
         if (bit + size > bits)
-            throw std::runtime_error("corrupt GIF data (the first frame's pixel data ends after " + std::to_string(filled) +
-                                     " of " + std::to_string(total) + " pixels)");
+            throw std::runtime_error("corrupt GIF data (the first frame's pixel data ends after " +
+                                     std::to_string(filled) + " of " + std::to_string(total) + " pixels)");
         int code = 0;
         for (int i = 0; i < size; ++i, ++bit) code |= ((codes[bit >> 3] >> (bit & 7)) & 1) << i;
         if (code == clear) {
@@ -201,8 +204,8 @@ std::vector<unsigned char> decode_lzw(const Bytes& d, const Frame& f) {
         }
         if (code == end) {
             if (filled < total)
-                throw std::runtime_error("corrupt GIF data (the first frame's pixel data ends after " + std::to_string(filled) +
-                                         " of " + std::to_string(total) + " pixels)");
+                throw std::runtime_error("corrupt GIF data (the first frame's pixel data ends after " +
+                                         std::to_string(filled) + " of " + std::to_string(total) + " pixels)");
             break;
         }
         if (prev < 0) {
@@ -253,19 +256,22 @@ cv::Mat decode_gif_first_frame(const Bytes& data) {
     if (p.header.truncated || !p.frame) throw std::runtime_error("truncated GIF data (ends before the first frame)");
     const Frame& f = *p.frame;
     const int W = static_cast<int>(p.header.width), H = static_cast<int>(p.header.height);
-    if (W == 0 || H == 0) throw std::runtime_error("GIF image is empty (" + std::to_string(W) + "x" + std::to_string(H) + ")");
+    if (W == 0 || H == 0)
+        throw std::runtime_error("GIF image is empty (" + std::to_string(W) + "x" + std::to_string(H) + ")");
     const std::vector<unsigned char> indices = decode_lzw(data, f);
 
     // Canvas of palette indices: PIL fills it with the transparent index, or 0.
     cv::Mat canvas(H, W, CV_8UC1, cv::Scalar(f.transparent.value_or(0)));
     const std::vector<std::size_t> rows = row_order(f.height, f.interlaced);
-    for (std::size_t k = 0; f.width > 0 && k < f.height; ++k)   // a 0-wide frame has no pixels to copy
-        std::copy_n(indices.data() + k * f.width, f.width, canvas.ptr<unsigned char>(static_cast<int>(f.y + rows[k])) + f.x);
-    if (!f.palette) return canvas;   // PIL's mode "L": the indices are the gray levels
+    for (std::size_t k = 0; f.width > 0 && k < f.height; ++k)  // a 0-wide frame has no pixels to copy
+        std::copy_n(indices.data() + k * f.width, f.width,
+                    canvas.ptr<unsigned char>(static_cast<int>(f.y + rows[k])) + f.x);
+    if (!f.palette) return canvas;  // PIL's mode "L": the indices are the gray levels
 
     // PIL's palette starts as a gray ramp; the colour table overwrites its first entries.
     std::array<cv::Vec3b, 256> bgr;
-    for (int i = 0; i < 256; ++i) bgr[i] = cv::Vec3b(static_cast<unsigned char>(i), static_cast<unsigned char>(i), static_cast<unsigned char>(i));
+    for (int i = 0; i < 256; ++i)
+        bgr[i] = cv::Vec3b(static_cast<unsigned char>(i), static_cast<unsigned char>(i), static_cast<unsigned char>(i));
     for (std::size_t i = 0; i < std::min<std::size_t>(f.palette_entries, 256); ++i)
         bgr[i] = cv::Vec3b(f.palette[3 * i + 2], f.palette[3 * i + 1], f.palette[3 * i]);
     cv::Mat out(H, W, CV_8UC3);

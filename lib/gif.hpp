@@ -13,9 +13,9 @@ namespace vit {
 // What a GIF's header says, read without decoding: the canvas size, and whether the data ends before the
 // first frame's pixels or is malformed on the way there.
 struct GifHeader {
-    std::uint64_t width = 0, height = 0;   // logical screen, grown to hold the first frame as PIL does
+    std::uint64_t width = 0, height = 0;  // logical screen, grown to hold the first frame as PIL does
     bool truncated = false;
-    std::string problem;                   // empty when the structure up to the first frame is sound
+    std::string problem;  // empty when the structure up to the first frame is sound
 };
 
 GifHeader probe_gif(const std::vector<unsigned char>& data);

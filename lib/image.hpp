@@ -37,7 +37,9 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // PFM, Sun raster, Radiance HDR, OpenEXR), again after decoding; sides outside OpenCV's 1..2^20 are refused
 // from the header too. Data with no known signature never reaches OpenCV.
 // PNG structure is checked before libpng sees it (chunk CRCs, as PIL does; chunk types; IHDR; libpng's
-// 1,000,000-pixel side limit) so corrupt PNGs fail with a reason instead of a "libpng error: ..." line.
+// 1,000,000-pixel side limit) so corrupt PNGs fail with a reason instead of a "libpng error: ..." line, and
+// the ancillary chunks OpenCV's result does not depend on (all but tRNS and eXIf: iCCP, gAMA, cHRM, text, ...)
+// are left out of what libpng reads, so that it prints no "libpng warning: iCCP: known incorrect sRGB profile".
 // GIF is decoded here (OpenCV 4.6 has none): the first frame of an animated GIF, as PIL gives it (gif.hpp).
 // Radiance HDR is read here, not by OpenCV 4.6 (whose reader leaks a file descriptor and a temporary file
 // per malformed file), with OpenCV's exact result; PFM and OpenEXR headers are checked so OpenCV is never
@@ -48,8 +50,7 @@ inline constexpr std::size_t kDefaultMaxPixels = 100'000'000;
 // still decode ("Corrupt JPEG data: N extraneous bytes before marker 0xd9", as PIL decodes them too), and
 // libpng's for PNGs whose chunks are intact but whose compressed data is not; silencing them would need a
 // process-wide stderr redirect, which a multi-threaded library must not do.
-cv::Mat decode_image_file(const std::filesystem::path& path,
-                          std::size_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pixels = kDefaultMaxPixels);
 
 // The same for one encoded image on standard input (errors name it "-"), read with the same limits.
 cv::Mat decode_image_stdin(std::size_t max_pixels = kDefaultMaxPixels);

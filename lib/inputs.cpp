@@ -104,7 +104,7 @@ void InputList::expand_dir(const std::string& dir, std::vector<SourceItem>& out,
         if (warn) warn(dir + ": directory already visited (symlink loop?), skipped");
         return;
     }
-    std::vector<std::pair<std::string, bool>> entries;   // (path, is_dir)
+    std::vector<std::pair<std::string, bool>> entries;  // (path, is_dir)
     std::error_code ec;
     fs::directory_iterator it(dir, ec), end;
     if (ec) {
@@ -115,7 +115,7 @@ void InputList::expand_dir(const std::string& dir, std::vector<SourceItem>& out,
     for (; it != end; it.increment(ec)) {
         if (ec) break;
         std::error_code e2;
-        const bool is_dir = it->is_directory(e2);   // follows symlinks
+        const bool is_dir = it->is_directory(e2);  // follows symlinks
         entries.emplace_back(it->path().string(), is_dir);
     }
     const bool listing_failed = static_cast<bool>(ec);
@@ -155,7 +155,7 @@ bool InputList::next_unfiltered(SourceItem& item) {
                 }
                 continue;
             }
-            item = {a, 0, ""};   // a file, "-" (stdin) or something missing: the decoder reports what is wrong
+            item = {a, 0, ""};  // a file, "-" (stdin) or something missing: the decoder reports what is wrong
             return true;
         }
         if (list_fd_ >= 0) {
@@ -209,13 +209,16 @@ bool InputList::next_list_entry(std::string& entry) {
         const std::size_t end = list_buf_.find(delim, list_pos_);
         bool last = false;
         if (end == std::string::npos) {
+            if (delim != '\0' && list_buf_.find('\0', list_pos_) != std::string::npos)
+                throw InputError(list_name_ + ": line " + std::to_string(list_entry_ + 1) +
+                                 " contains a NUL byte: a NUL-separated list (find -print0) needs -0");
             if (list_buf_.size() - list_pos_ > kMaxListEntry)
                 throw InputError(list_name_ + ": entry " + std::to_string(list_entry_ + 1) + " is longer than " +
-                                 std::to_string(kMaxListEntry) + " bytes without a " +
-                                 (delim ? "newline" : "NUL") + " (not a list of paths?)");
+                                 std::to_string(kMaxListEntry) + " bytes without a " + (delim ? "newline" : "NUL") +
+                                 " (not a list of paths?)");
             if (fill_list_buffer()) continue;
-            if (!list_eof_ || list_pos_ == list_buf_.size()) return false;   // cancelled, or the end
-            last = true;   // a final entry without a separator
+            if (!list_eof_ || list_pos_ == list_buf_.size()) return false;  // cancelled, or the end
+            last = true;                                                    // a final entry without a separator
         }
         const std::size_t stop = last ? list_buf_.size() : end;
         entry.assign(list_buf_, list_pos_, stop - list_pos_);

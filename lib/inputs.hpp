@@ -35,7 +35,7 @@ struct SourceItem {
 // A path the inputs must not include (the output file): a (device, inode) pair and the reason given.
 struct RefusedFile {
     std::uint64_t dev = 0, ino = 0;
-    std::string reason;   // e.g. "is also the --output file"
+    std::string reason;  // e.g. "is also the --output file"
 };
 
 // Thrown when an input is one of InputOptions::refuse: the run must stop and leave that file alone.
@@ -47,17 +47,17 @@ struct InputOptions {
     bool recursive = false;
     // Extensions (lower case, with dot) a directory listing picks up; files named explicitly are always taken.
     std::vector<std::string> extensions = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
-                                           ".gif", ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".jpe",
-                                           ".dib", ".sr",  ".ras", ".exr", ".hdr", ".pic", ".pxm"};
+                                           ".gif", ".pbm",  ".pgm", ".ppm", ".pnm", ".jp2",  ".jpe",
+                                           ".dib", ".sr",   ".ras", ".exr", ".hdr", ".pic",  ".pxm"};
     // A path list read after the positional inputs: a file, a FIFO or "-" (stdin); empty for none.
     std::string list;
-    char list_delim = '\n';   // '\0' for find -print0
+    char list_delim = '\n';  // '\0' for find -print0
     // Shard K of N keeps the blocks of `shard_block` positions whose index % N == K (see kShardBlock).
     std::int64_t shard_index = 0;
     std::int64_t shard_count = 1;
     std::int64_t shard_block = kShardBlock;
-    const std::set<std::string>* skip = nullptr;   // paths already done (--skip-done)
-    std::vector<RefusedFile> refuse;               // files that must not be read as inputs
+    const std::set<std::string>* skip = nullptr;  // paths already done (--skip-done)
+    std::vector<RefusedFile> refuse;              // files that must not be read as inputs
     // Polled about every 100 ms while the list waits for input: true ends the list (a signal).
     std::function<bool()> cancelled;
 };
@@ -99,16 +99,16 @@ private:
     std::vector<std::string> args_;
     InputOptions opt_;
     std::size_t arg_pos_ = 0;
-    std::vector<SourceItem> pending_;   // expansion of the current directory argument
+    std::vector<SourceItem> pending_;  // expansion of the current directory argument
     std::size_t pending_pos_ = 0;
-    std::uint64_t position_ = 0;        // index in the full (unsharded) input order
+    std::uint64_t position_ = 0;  // index in the full (unsharded) input order
 
     int list_fd_ = -1;
     bool own_list_fd_ = false, list_eof_ = false, list_may_stall_ = false;
     std::string list_name_;
     std::string list_buf_;
-    std::size_t list_pos_ = 0;          // start of the unread part of list_buf_
-    std::uint64_t list_entry_ = 0;      // entries read so far (for messages)
+    std::size_t list_pos_ = 0;      // start of the unread part of list_buf_
+    std::uint64_t list_entry_ = 0;  // entries read so far (for messages)
     std::size_t empty_run_ = 0;
 };
 

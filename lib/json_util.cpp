@@ -61,14 +61,13 @@ private:
     }
     const JsonLimits& limits_;
     bool find_duplicates_;
-    std::vector<std::pair<bool, std::size_t>> open_;   // (is a list, elements so far) of each open container
+    std::vector<std::pair<bool, std::size_t>> open_;  // (is a list, elements so far) of each open container
     std::set<std::string> names_;
 };
 
 }  // namespace
 
-nlohmann::json parse_bounded(const char* begin, const char* end, const JsonLimits& limits,
-                             std::string* duplicate_key) {
+nlohmann::json parse_bounded(const char* begin, const char* end, const JsonLimits& limits, std::string* duplicate_key) {
     BoundedCheck check(limits, duplicate_key != nullptr);
     nlohmann::json::sax_parse(begin, end, &check);
     if (duplicate_key) *duplicate_key = check.duplicate;

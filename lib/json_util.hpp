@@ -19,8 +19,8 @@ namespace vit {
 std::string brief(const nlohmann::json& v);
 
 struct JsonLimits {
-    std::size_t max_depth = 16;                                       // nested objects/arrays
-    std::size_t max_list = std::numeric_limits<std::size_t>::max();   // elements of any one array
+    std::size_t max_depth = 16;                                      // nested objects/arrays
+    std::size_t max_list = std::numeric_limits<std::size_t>::max();  // elements of any one array
 };
 
 // Parses [begin, end) after a first SAX pass that builds nothing and checks `limits` (nlohmann's callback

@@ -13,8 +13,8 @@ namespace {
 
 // Standardised design: z = (x - mu) / sigma per feature (sigma = 1 for a constant feature).
 struct Design {
-    std::vector<double> z;              // [N, E]
-    std::vector<double> mu, sigma;      // [E]
+    std::vector<double> z;          // [N, E]
+    std::vector<double> mu, sigma;  // [E]
 };
 
 Design standardise(const ProbeData& d, const std::vector<int>& rows) {
@@ -45,7 +45,7 @@ Design standardise(const ProbeData& d, const std::vector<int>& rows) {
 struct Objective {
     const std::vector<double>& z;
     std::vector<int> y;
-    std::vector<double> w;              // per-example weight, summing to 1
+    std::vector<double> w;  // per-example weight, summing to 1
     std::size_t n, e, k;
     double l2;
 
@@ -117,7 +117,7 @@ int lbfgs(const Objective& f, std::vector<double>& th, int max_iter, double tol)
         }
         for (double& v : d) v = -v;
         double slope = dot(g, d);
-        if (slope >= 0) {   // not a descent direction: restart from steepest descent
+        if (slope >= 0) {  // not a descent direction: restart from steepest descent
             for (std::size_t t = 0; t < P; ++t) d[t] = -g[t];
             slope = dot(g, d);
             s_hist.clear(), y_hist.clear(), rho_hist.clear();
@@ -137,7 +137,8 @@ int lbfgs(const Objective& f, std::vector<double>& th, int max_iter, double tol)
         const double f_old = fx;
         fx = f_new;
         if (sy > 1e-12) {
-            if (s_hist.size() == m) s_hist.erase(s_hist.begin()), y_hist.erase(y_hist.begin()), rho_hist.erase(rho_hist.begin());
+            if (s_hist.size() == m)
+                s_hist.erase(s_hist.begin()), y_hist.erase(y_hist.begin()), rho_hist.erase(rho_hist.begin());
             s_hist.push_back(std::move(s));
             y_hist.push_back(std::move(y));
             rho_hist.push_back(1.0 / sy);
@@ -240,7 +241,7 @@ ProbeResult fit_probe(const ProbeData& d, const ProbeOptions& opt) {
         // dealt round-robin.
         std::vector<int> fold_of(static_cast<std::size_t>(d.n));
         std::uint64_t state = 0x9E3779B97F4A7C15ull ^ opt.seed;
-        auto next = [&state] {   // splitmix64
+        auto next = [&state] {  // splitmix64
             std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -249,7 +250,8 @@ ProbeResult fit_probe(const ProbeData& d, const ProbeOptions& opt) {
         for (auto& members : by_class) {
             std::vector<int> m = members;
             for (std::size_t i = m.size(); i > 1; --i) std::swap(m[i - 1], m[next() % i]);
-            for (std::size_t i = 0; i < m.size(); ++i) fold_of[static_cast<std::size_t>(m[i])] = static_cast<int>(i % folds);
+            for (std::size_t i = 0; i < m.size(); ++i)
+                fold_of[static_cast<std::size_t>(m[i])] = static_cast<int>(i % folds);
         }
         double best_cv = -1;
         for (double cand : opt.l2_grid) {
@@ -261,11 +263,11 @@ ProbeResult fit_probe(const ProbeData& d, const ProbeOptions& opt) {
             }
             acc /= folds;
             scores.push_back({cand, acc});
-            if (acc >= best_cv) best_cv = acc, l2 = cand;   // ties: the stronger regularisation (later in the grid)
+            if (acc >= best_cv) best_cv = acc, l2 = cand;  // ties: the stronger regularisation (later in the grid)
         }
         cv = best_cv;
     } else if (l2 < 0) {
-        l2 = 1e-2;   // too few examples per class to cross-validate
+        l2 = 1e-2;  // too few examples per class to cross-validate
     }
     best = train(d, all, l2, opt);
     best.cv_accuracy = cv;

@@ -16,13 +16,13 @@ namespace vit {
 namespace {
 
 struct BlockWeights {
-    LayerNorm norm1;       // D
-    Linear qkv;            // D -> 3D, per token [3, H, d]
-    Attention attn;        // H heads of d
-    Linear proj;           // D -> D, layer scale folded in, residual fused
-    LayerNorm norm2;       // D
-    Linear fc1;            // D -> F with the activation fused; SwiGLU: D -> 2F, gated separately
-    Linear fc2;            // F -> D, layer scale folded in, residual fused
+    LayerNorm norm1;  // D
+    Linear qkv;       // D -> 3D, per token [3, H, d]
+    Attention attn;   // H heads of d
+    Linear proj;      // D -> D, layer scale folded in, residual fused
+    LayerNorm norm2;  // D
+    Linear fc1;       // D -> F with the activation fused; SwiGLU: D -> 2F, gated separately
+    Linear fc2;       // F -> D, layer scale folded in, residual fused
 };
 
 Linear::Epilogue activation_epilogue(Activation a) {
@@ -112,28 +112,28 @@ struct VitModel::Impl {
     ModelSpec spec;
     Precision precision;
 
-    Linear patch_proj;                          // C*P*P -> D
-    std::vector<float> prefix;                  // [Nx, D] class, distillation, register tokens
-    std::vector<float> pos;                     // [T, D] at the run resolution; zero rows for tokens without one
+    Linear patch_proj;          // C*P*P -> D
+    std::vector<float> prefix;  // [Nx, D] class, distillation, register tokens
+    std::vector<float> pos;     // [T, D] at the run resolution; zero rows for tokens without one
     bool has_norm_pre = false;
-    LayerNorm norm_pre;                         // D
+    LayerNorm norm_pre;  // D
     std::vector<BlockWeights> blocks;
-    LayerNorm norm;                             // final norm (fc_norm after avg pooling)
-    Linear head;                                // E -> K
-    Linear head_dist;                           // D -> K (distilled DeiT)
+    LayerNorm norm;    // final norm (fc_norm after avg pooling)
+    Linear head;       // E -> K
+    Linear head_dist;  // D -> K (distilled DeiT)
     AttentionSink sink;
 
     std::int64_t scratch_batch = 0;
-    std::vector<float> patches;                 // [B*Np, C*P*P]
-    std::vector<float> x;                       // [B, T, D] residual stream
-    std::vector<float> h;                       // [B, T, D] normed / attention context
-    std::vector<float> qkv;                     // [B, T, 3D]
-    std::vector<float> scores;                  // [B, H, T, T]
-    std::vector<float> mlp;                     // [B, T, F] (SwiGLU: [B, T, 2F])
-    std::vector<float> gate;                    // [B, T, F] SwiGLU output
-    std::vector<float> px, ph;                  // [B*n, D] the head's n tokens after the last attention
-    std::vector<float> feat, feat2;             // [B, E] pooled features; distillation features
-    std::vector<float> logits2;                 // [B, K] distillation head
+    std::vector<float> patches;      // [B*Np, C*P*P]
+    std::vector<float> x;            // [B, T, D] residual stream
+    std::vector<float> h;            // [B, T, D] normed / attention context
+    std::vector<float> qkv;          // [B, T, 3D]
+    std::vector<float> scores;       // [B, H, T, T]
+    std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
+    std::vector<float> gate;         // [B, T, F] SwiGLU output
+    std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
+    std::vector<float> feat, feat2;  // [B, E] pooled features; distillation features
+    std::vector<float> logits2;      // [B, K] distillation head
 
     Impl(const ModelSpec& s, Precision p) : spec(s), precision(p) {}
     const ModelConfig& c() const { return spec.model; }
@@ -143,13 +143,13 @@ struct VitModel::Impl {
     int head_rows(FeaturePool pool) const;
 
     // Stages.
-    void patch_embed(const float* images, std::int64_t B);   // images -> patches [B*Np, C*P*P] -> h [B*Np, D]
-    void add_prefix_and_pos(std::int64_t B);                  // x [B, T, D] = [prefix; patches] + pos
+    void patch_embed(const float* images, std::int64_t B);  // images -> patches [B*Np, C*P*P] -> h [B*Np, D]
+    void add_prefix_and_pos(std::int64_t B);                // x [B, T, D] = [prefix; patches] + pos
     // x += attn(norm1(x)); x += mlp(norm2(x)). With n > 0, the MLP half runs on the first n tokens of each image
     // alone, packed into px [B*n, D]: everything after attention is per token and the head reads only those.
     void block(int index, std::int64_t B, int n);
-    void encode(const float* images, std::int64_t B, int n); // all of the above
-    void pool(std::int64_t B, int n, FeaturePool pool, float* out);   // final norm + pooling -> [B, E or D]
+    void encode(const float* images, std::int64_t B, int n);         // all of the above
+    void pool(std::int64_t B, int n, FeaturePool pool, float* out);  // final norm + pooling -> [B, E or D]
 };
 
 void VitModel::Impl::load(std::vector<std::string>* warnings) {
@@ -180,9 +180,11 @@ void VitModel::Impl::load(std::vector<std::string>* warnings) {
     pos.assign(static_cast<std::size_t>(m.num_tokens()) * Dz, 0.f);
     std::copy(stored.begin(), stored.begin() + static_cast<std::ptrdiff_t>(covered * Dz), pos.begin());
     const float* grid = stored.data() + covered * Dz;
-    const std::vector<float> resampled = g0 == g1 ? std::vector<float>(grid, grid + static_cast<std::size_t>(g0) * g0 * Dz)
-                                                  : resample_pos_grid(grid, g0, g1, D, m.pos_resample);
-    std::copy(resampled.begin(), resampled.end(), pos.begin() + static_cast<std::ptrdiff_t>(m.num_prefix_tokens() * Dz));
+    const std::vector<float> resampled = g0 == g1
+                                             ? std::vector<float>(grid, grid + static_cast<std::size_t>(g0) * g0 * Dz)
+                                             : resample_pos_grid(grid, g0, g1, D, m.pos_resample);
+    std::copy(resampled.begin(), resampled.end(),
+              pos.begin() + static_cast<std::ptrdiff_t>(m.num_prefix_tokens() * Dz));
 
     if ((has_norm_pre = m.norm_pre)) norm_pre = ld.norm(Role::NormPreW, Role::NormPreB);
     const bool glu = m.act == Activation::SwiGlu;
@@ -257,7 +259,7 @@ void VitModel::Impl::patch_embed(const float* images, std::int64_t B) {
                         std::memcpy(row + (ch * P + py) * P, src, P * sizeof(float));
                     }
             }
-    patch_proj.forward(patches.data(), B * Np, h.data());   // h holds [B*Np, D] until add_prefix_and_pos
+    patch_proj.forward(patches.data(), B * Np, h.data());  // h holds [B*Np, D] until add_prefix_and_pos
 }
 
 void VitModel::Impl::add_prefix_and_pos(std::int64_t B) {
@@ -279,9 +281,9 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
-    w.norm1.forward(x.data(), M, h.data());                        // h = norm1(x)
-    w.qkv.forward(h.data(), M, qkv.data());                        // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
-    w.attn.forward(qkv.data(), B, T, scores.data(), h.data());     // h = attention(q, k, v)   [B, T, D]
+    w.norm1.forward(x.data(), M, h.data());                     // h = norm1(x)
+    w.qkv.forward(h.data(), M, qkv.data());                     // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
+    w.attn.forward(qkv.data(), B, T, scores.data(), h.data());  // h = attention(q, k, v)   [B, T, D]
     if (sink) sink(index, scores.data(), B, m.num_heads, T);
     float* xr = x.data();
     float* hr = h.data();
@@ -295,15 +297,15 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
         hr = ph.data();
         rows = B * n;
     }
-    w.proj.forward(hr, rows, xr);                                  // x += h·Woᵀ + bo   (layer scale folded in)
-    w.norm2.forward(xr, rows, hr);                                 // h = norm2(x)
+    w.proj.forward(hr, rows, xr);   // x += h·Woᵀ + bo   (layer scale folded in)
+    w.norm2.forward(xr, rows, hr);  // h = norm2(x)
     if (m.act == Activation::SwiGlu) {
-        w.fc1.forward(hr, rows, mlp.data());                       // [a, b] = h·W1ᵀ + b1   [rows, 2F]
-        swiglu(mlp.data(), rows, F, gate.data());                  // u = silu(a) * b   [rows, F]
-        w.fc2.forward(gate.data(), rows, xr);                      // x += u·W2ᵀ + b2
+        w.fc1.forward(hr, rows, mlp.data());       // [a, b] = h·W1ᵀ + b1   [rows, 2F]
+        swiglu(mlp.data(), rows, F, gate.data());  // u = silu(a) * b   [rows, F]
+        w.fc2.forward(gate.data(), rows, xr);      // x += u·W2ᵀ + b2
     } else {
-        w.fc1.forward(hr, rows, mlp.data());                       // u = act(h·W1ᵀ + b1)   [rows, F]
-        w.fc2.forward(mlp.data(), rows, xr);                       // x += u·W2ᵀ + b2
+        w.fc1.forward(hr, rows, mlp.data());  // u = act(h·W1ᵀ + b1)   [rows, F]
+        w.fc2.forward(mlp.data(), rows, xr);  // x += u·W2ᵀ + b2
     }
 }
 
@@ -324,12 +326,12 @@ void VitModel::Impl::pool(std::int64_t B, int n, FeaturePool p, float* out) {
         for (std::int64_t b = 0; b < B; ++b) std::memcpy(out + b * D, &ph[b * n * D], D * sizeof(float));
         return;
     }
-    if (m.uses_fc_norm()) {                 // timm avg + fc_norm: average, then norm
+    if (m.uses_fc_norm()) {  // timm avg + fc_norm: average, then norm
         mean_tokens(x.data(), B, T, D, Nx, h.data(), D);
         norm.forward(h.data(), B, out);
         return;
     }
-    norm.forward(x.data(), B * T, h.data());   // norm every token
+    norm.forward(x.data(), B * T, h.data());  // norm every token
     if (p == FeaturePool::Head && m.global_pool == GlobalPool::TokenAvg) {
         for (std::int64_t b = 0; b < B; ++b) std::memcpy(out + b * 2 * D, &h[b * T * D], D * sizeof(float));
         mean_tokens(h.data(), B, T, D, Nx, out + D, 2 * D);
@@ -361,16 +363,17 @@ double VitModel::gflops_per_image() const {
     const double T = c.num_tokens(), D = c.embed_dim, F = c.mlp_dim, Np = c.num_patches();
     const double cpp = static_cast<double>(c.in_chans) * c.patch_size * c.patch_size;
     const double mlp = c.act == Activation::SwiGlu ? 3 * D * F : 2 * D * F;
-    double f = 2 * Np * cpp * D;                                              // patch embedding
+    double f = 2 * Np * cpp * D;  // patch embedding
     f += c.depth * (2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * T * mlp);
-    f += 2 * static_cast<double>(c.head_in_features()) * c.num_classes;      // head
+    f += 2 * static_cast<double>(c.head_in_features()) * c.num_classes;  // head
     return f / 1e9;
 }
 
 std::size_t VitModel::weight_bytes() const {
     const Impl& m = *impl_;
     std::size_t n = m.patch_proj.weight_bytes() + m.head.weight_bytes() + m.head_dist.weight_bytes();
-    for (const auto& b : m.blocks) n += b.qkv.weight_bytes() + b.proj.weight_bytes() + b.fc1.weight_bytes() + b.fc2.weight_bytes();
+    for (const auto& b : m.blocks)
+        n += b.qkv.weight_bytes() + b.proj.weight_bytes() + b.fc1.weight_bytes() + b.fc2.weight_bytes();
     return n + (m.prefix.size() + m.pos.size()) * sizeof(float);
 }
 
@@ -408,7 +411,7 @@ void VitModel::forward_features(const float* images, std::int64_t B, float* feat
                          "): use the mean of the patch tokens instead");
     const int n = m.head_rows(pool);
     m.encode(images, B, n);
-    if (n == 2) {   // a distilled DeiT's head features: the class token's
+    if (n == 2) {  // a distilled DeiT's head features: the class token's
         const std::int64_t D = m.c().embed_dim;
         m.norm.forward(m.px.data(), B * 2, m.ph.data());
         for (std::int64_t b = 0; b < B; ++b) std::memcpy(features + b * D, &m.ph[2 * b * D], D * sizeof(float));

@@ -43,17 +43,17 @@ public:
 
     // Called after each block's attention softmax with that block's probabilities [B, H, T, T] (rows: queries),
     // while a sink is set (vit explain); costs nothing otherwise.
-    using AttentionSink = std::function<void(int block, const float* probs, std::int64_t B, std::int64_t H,
-                                             std::int64_t T)>;
+    using AttentionSink =
+        std::function<void(int block, const float* probs, std::int64_t B, std::int64_t H, std::int64_t T)>;
     void set_attention_sink(AttentionSink sink);
 
     const ModelSpec& spec() const;
     const ModelConfig& config() const { return spec().model; }
     Precision precision() const;
-    std::int64_t input_size() const;                  // C*S*S floats per image
+    std::int64_t input_size() const;  // C*S*S floats per image
     std::int64_t parameter_count() const;
-    double gflops_per_image() const;                  // multiply-adds x2 of every matmul
-    std::size_t weight_bytes() const;                 // resident weights after load
+    double gflops_per_image() const;   // multiply-adds x2 of every matmul
+    std::size_t weight_bytes() const;  // resident weights after load
 
 private:
     struct Impl;

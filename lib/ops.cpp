@@ -40,12 +40,6 @@ void set_num_threads(int n) {
 
 int num_threads() { return omp_get_max_threads(); }
 
-namespace {
-
-std::string impl_of(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
-
-}  // namespace
-
 std::string cpu_isa_name() {
     switch (dnnl::get_effective_cpu_isa()) {
         case dnnl::cpu_isa::sse41: return "SSE4.1";
@@ -59,10 +53,6 @@ std::string cpu_isa_name() {
         default: return "generic x86-64";
     }
 }
-
-namespace {
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------------- Linear
 
@@ -85,9 +75,9 @@ __attribute__((target_clones("avx2", "default"))) void quantize_row(const float*
 }
 
 // y = acc * xscale * wscale[n] + bias[n]   (or y += ... for a fused residual)
-__attribute__((target_clones("avx2", "default"))) void dequantize_row(const std::int32_t* acc, std::int64_t N, float xscale,
-                                                                      const float* wscale, const float* bias, bool residual,
-                                                                      float* y) {
+__attribute__((target_clones("avx2", "default"))) void dequantize_row(const std::int32_t* acc, std::int64_t N,
+                                                                      float xscale, const float* wscale,
+                                                                      const float* bias, bool residual, float* y) {
     if (residual)
         for (std::int64_t n = 0; n < N; ++n) y[n] += static_cast<float>(acc[n]) * xscale * wscale[n] + bias[n];
     else
@@ -121,16 +111,21 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     auto* bp = static_cast<float*>(bias_.get_data_handle());
     for (int n = 0; n < N; ++n) bp[n] = bias ? bias[n] : 0.f;
     // The weights layout is chosen once with a representative M; every later primitive is built for it.
+    // Without AVX-512, oneDNN 2.6 runs f32 matmul as `gemm:jit`, whose speed depends on the weights' layout:
+    // K x N row-major ("ab", what format_tag::any resolves to) reaches 50-92 GFLOP/s on ViT-B's shapes, the
+    // transposed "ba" (PyTorch's [N, K]) 178-208. The blocked layouts of the AVX-512 brgemm kernels stay "any".
+    const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
     const memory::desc src_md({64, K}, src_type(), tag::ab);
-    const memory::desc w_any({K, N}, weights_type(), tag::any);
+    const memory::desc w_md({K, N}, weights_type(), avx512 || precision_ != Precision::F32 ? tag::any : tag::ba);
     const memory::desc dst_md({64, N}, precision_ == Precision::INT8 ? dt::s32 : dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;
     try {
-        pd = precision_ == Precision::INT8 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_any, dst_md), rt.engine)
-                                           : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_any, bias_.get_desc(), dst_md), rt.engine);
+        pd = precision_ == Precision::INT8
+                 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), rt.engine)
+                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, bias_.get_desc(), dst_md), rt.engine);
     } catch (const dnnl::error&) {
-        throw std::runtime_error("precision " + to_string(p) + " is not supported by oneDNN on this CPU (" + cpu_isa_name() +
-                                 (p == Precision::BF16 ? "; bf16 needs AVX-512)" : ")"));
+        throw std::runtime_error("precision " + to_string(p) + " is not supported by oneDNN on this CPU (" +
+                                 cpu_isa_name() + (p == Precision::BF16 ? "; bf16 needs AVX-512)" : ")"));
     }
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
@@ -143,7 +138,8 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
             const float sc = mx > 0 ? mx / 127.f : 1.f;
             wscale_[n] = sc;
             for (int k = 0; k < K; ++k)
-                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
+                    std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
         }
         memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
         dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
@@ -177,14 +173,12 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
         if (ep_ == Epilogue::Residual) po.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
-        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md), attr,
-                                          rt.engine);
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_.get_desc(), bias_.get_desc(), dst_md),
+                                          attr, rt.engine);
     }
-    Prim p{dnnl::matmul(pd), src_md, dst_md, impl_of(pd)};
+    Prim p{dnnl::matmul(pd), src_md, dst_md};
     return prims_.emplace(M, std::move(p)).first->second;
 }
-
-std::string Linear::impl_name(std::int64_t M) const { return prim(M).impl; }
 
 void Linear::forward(const float* x, std::int64_t M, float* y) const {
     auto& rt = Runtime::get();
@@ -225,12 +219,12 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         memory xs({{M, K_}, dt::f32, tag::ab}, rt.engine, const_cast<float*>(x));
         memory xb(p.src_md, rt.engine, buf.data());
         dnnl::reorder(xs, xb).execute(rt.stream, xs, xb);
-        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
-                                 {DNNL_ARG_DST, dst}});
+        p.mm.execute(rt.stream,
+                     {{DNNL_ARG_SRC, xb}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     } else {
         memory src(p.src_md, rt.engine, const_cast<float*>(x));
-        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
-                                 {DNNL_ARG_DST, dst}});
+        p.mm.execute(rt.stream,
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     }
     rt.stream.wait();
 }
@@ -258,8 +252,8 @@ void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
         it = prims_.emplace(M, dnnl::layer_normalization_forward({d, rt.engine})).first;
     }
     memory src(md, rt.engine, const_cast<float*>(x)), dst(md, rt.engine, y);
-    it->second.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_},
-                                   {DNNL_ARG_SHIFT, shift_}});
+    it->second.execute(rt.stream,
+                       {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}});
     rt.stream.wait();
 }
 
@@ -301,7 +295,8 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out) {
 
 // ------------------------------------------------------------------------------------------------- Attention
 
-Attention::Attention(int num_heads, int head_dim, float scale) : H_(num_heads), d_(head_dim), scale_(scale) {}
+Attention::Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows)
+    : H_(num_heads), d_(head_dim), scale_(scale), block_rows_(block_rows > 0 ? block_rows : kAttentionBlockRows) {}
 
 const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
     auto key = std::make_pair(B, T);
@@ -324,11 +319,51 @@ const Attention::Prims& Attention::prims(std::int64_t B, std::int64_t T) const {
     return prims_.emplace(key, std::move(p)).first->second;
 }
 
+const Attention::Prims& Attention::block_prims(std::int64_t T, std::int64_t R) const {
+    auto key = std::make_pair(T, R);
+    auto it = block_prims_.find(key);
+    if (it != block_prims_.end()) return it->second;
+    auto& rt = Runtime::get();
+    const std::int64_t D = static_cast<std::int64_t>(H_) * d_, d = d_;
+    const memory::desc q_md({R, d}, dt::f32, {3 * D, 1});   // R query rows of one head
+    const memory::desc kt_md({d, T}, dt::f32, {1, 3 * D});  // that head's keys, transposed by strides
+    const memory::desc v_md({T, d}, dt::f32, {3 * D, 1});
+    const memory::desc s_md({R, T}, dt::f32, tag::ab);  // rows of scores [b, h] are contiguous
+    const memory::desc ctx_md({R, d}, dt::f32, {D, 1});
+    dnnl::primitive_attr qk_attr;
+    qk_attr.set_output_scales(0, {scale_});
+    dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(s_md, v_md, ctx_md), rt.engine);
+    dnnl::softmax_forward::desc sm(dnnl::prop_kind::forward_inference, s_md, 1);
+    Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd), dnnl::softmax_forward({sm, rt.engine})};
+    return block_prims_.emplace(key, std::move(p)).first->second;
+}
+
 void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const {
     auto& rt = Runtime::get();
-    const Prims& p = prims(B, T);
     const std::int64_t H = H_, d = d_, D = H * d;
     auto* base = const_cast<float*>(qkv);
+    if (T > block_rows_) {
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < H; ++h)
+                for (std::int64_t r0 = 0; r0 < T; r0 += block_rows_) {
+                    const std::int64_t R = std::min(block_rows_, T - r0);
+                    const Prims& p = block_prims(T, R);
+                    float* head = base + b * T * 3 * D + h * d;  // q of token 0 of (b, h)
+                    float* s = scores + ((b * H + h) * T + r0) * T;
+                    memory q({{R, d}, dt::f32, {3 * D, 1}}, rt.engine, head + r0 * 3 * D);
+                    memory kt({{d, T}, dt::f32, {1, 3 * D}}, rt.engine, head + D);
+                    memory v({{T, d}, dt::f32, {3 * D, 1}}, rt.engine, head + 2 * D);
+                    memory sm({{R, T}, dt::f32, tag::ab}, rt.engine, s);
+                    memory out({{R, d}, dt::f32, {D, 1}}, rt.engine, ctx + (b * T + r0) * D + h * d);
+                    p.qk.execute(rt.stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, sm}});
+                    p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, sm}});
+                    p.pv.execute(rt.stream, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, out}});
+                }
+        rt.stream.wait();
+        return;
+    }
+    const Prims& p = prims(B, T);
     const memory::desc q_md({B, H, T, d}, dt::f32, {T * 3 * D, d, 3 * D, 1});
     const memory::desc kt_md({B, H, d, T}, dt::f32, {T * 3 * D, d, 1, 3 * D});
     const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);

@@ -38,8 +38,8 @@ private:
 };
 
 // y[M,N] = x[M,K] · Wᵀ + b, optionally followed by an activation (exact GELU, tanh GELU, quick GELU =
-// x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N, K] layout and reordered once into oneDNN's preferred
-// layout; no other copy of it is kept.
+// x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N,
+// K] layout and reordered once into oneDNN's preferred layout; no other copy of it is kept.
 class Linear {
 public:
     enum class Epilogue { None, Gelu, GeluTanh, QuickGelu, Residual };
@@ -51,19 +51,17 @@ public:
     int in_features() const { return K_; }
     int out_features() const { return N_; }
     std::size_t weight_bytes() const;
-    // Implementation oneDNN picked for this M (for `vit bench` and tests), e.g. "brg:avx512_core".
-    std::string impl_name(std::int64_t M) const;
 
 private:
     struct Prim {
         dnnl::matmul mm;
         dnnl::memory::desc src_md, dst_md;
-        std::string impl;
     };
     const Prim& prim(std::int64_t M) const;
     dnnl::memory::data_type src_type() const {
-        return precision_ == Precision::BF16 ? dnnl::memory::data_type::bf16
-               : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8 : dnnl::memory::data_type::f32;
+        return precision_ == Precision::BF16   ? dnnl::memory::data_type::bf16
+               : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8
+                                               : dnnl::memory::data_type::f32;
     }
     dnnl::memory::data_type weights_type() const { return src_type(); }
 
@@ -71,8 +69,8 @@ private:
     Epilogue ep_ = Epilogue::None;
     Precision precision_ = Precision::F32;
     dnnl::memory weights_, bias_;
-    std::vector<float> wscale_;     // INT8: per-output-channel weight scales
-    Activation1d act_;              // INT8: the activation epilogue, run after dequantisation
+    std::vector<float> wscale_;  // INT8: per-output-channel weight scales
+    Activation1d act_;           // INT8: the activation epilogue, run after dequantisation
     mutable std::map<std::int64_t, Prim> prims_;
 };
 
@@ -100,11 +98,16 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out);
 
 // Multi-head scaled dot-product attention on packed projections.
 // qkv [B, T, 3, H, d] (timm's qkv Linear output) -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (batch, head);
-// heads are viewed through strides, not copied. `scores` is scratch of B*H*T*T floats.
+// heads are viewed through strides, not copied. `scores` is scratch of B*H*T*T floats and holds the attention
+// probabilities [B, H, T, T] afterwards.
+// Up to `block_rows` tokens (default kAttentionBlockRows) all heads run at once: three primitives per call. Longer
+// sequences (DINOv2's 1370 tokens: 7.5 MB of scores per head) run per (batch, head) in blocks of `block_rows`
+// query rows, so that a block's scores are still in cache when softmax and the product with V read them.
+inline constexpr std::int64_t kAttentionBlockRows = 256;
 class Attention {
 public:
     Attention() = default;
-    Attention(int num_heads, int head_dim, float scale);
+    Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows = kAttentionBlockRows);
     void forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const;
 
 private:
@@ -113,10 +116,13 @@ private:
         dnnl::softmax_forward softmax;
     };
     const Prims& prims(std::int64_t B, std::int64_t T) const;
+    // One head, R query rows against all T keys (the blocked path).
+    const Prims& block_prims(std::int64_t T, std::int64_t R) const;
 
     int H_ = 0, d_ = 0;
     float scale_ = 1;
-    mutable std::map<std::pair<std::int64_t, std::int64_t>, Prims> prims_;
+    std::int64_t block_rows_ = kAttentionBlockRows;
+    mutable std::map<std::pair<std::int64_t, std::int64_t>, Prims> prims_, block_prims_;
 };
 
 }  // namespace vit

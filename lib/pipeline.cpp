@@ -64,7 +64,8 @@ std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const
     std::vector<Prediction> out;
     for (int j = 0; j < k; ++j) {
         const int i = idx[j];
-        out.push_back({i, i < static_cast<int>(labels.size()) ? labels[i] : std::to_string(i), static_cast<float>(prob[i])});
+        out.push_back(
+            {i, i < static_cast<int>(labels.size()) ? labels[i] : std::to_string(i), static_cast<float>(prob[i])});
     }
     if (warning) {
         warning->clear();
@@ -91,7 +92,7 @@ std::uint64_t batch_last_position(std::uint64_t position, int batch_size, std::i
     return block * a + std::min((off / b + 1) * b, a) - 1;
 }
 
-void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels) {
+void load_input(const std::string& path, const ModelSpec& spec, float* out, std::int64_t max_pixels, cv::Mat* decoded) {
     const std::size_t limit = max_pixels > 0 ? static_cast<std::size_t>(max_pixels) : kDefaultMaxPixels;
     cv::Mat rgb;
     rgb = path == "-" ? decode_image_stdin(limit) : decode_image_file(path, limit);
@@ -100,6 +101,7 @@ void load_input(const std::string& path, const ModelSpec& spec, float* out, std:
     } catch (const std::exception& e) {
         throw InputError(path + ": cannot preprocess: " + e.what());
     }
+    if (decoded) *decoded = std::move(rgb);
 }
 
 namespace {
@@ -110,6 +112,7 @@ struct Item {
     std::string path;
     std::uint64_t position = 0;
     std::vector<float> input;
+    cv::Mat image;  // with keep_image
     std::string error;
 };
 
@@ -143,9 +146,14 @@ public:
     }
 
     // Next item in input order. `partial`: the caller holds inputs of an unfinished batch (a stall may cut it).
+    // Once the run is cancelled: kCancelled between batches (nothing new is started); within a batch, items keep
+    // coming until kCancelled after cancel_grace_ms without one (the caller then ends with the batch it holds).
     Next next(Item& out, std::uint64_t& seq, bool partial) {
         std::unique_lock<std::mutex> lk(m_);
+        std::optional<Clock::time_point> give_up;  // when a cancelled run stops waiting for this item
         for (;;) {
+            if (!cancel_seen_ && opt_.cancelled && opt_.cancelled()) cancel_seen_ = true;
+            if (cancel_seen_ && !partial) return Next::kCancelled;
             auto it = ready_.find(consumed_);
             if (it != ready_.end()) {
                 out = std::move(it->second);
@@ -156,8 +164,17 @@ public:
             }
             if (!fatal_.empty()) return Next::kEnd;
             if ((exhausted_ || stop_) && in_flight_ == 0 && claimed_ == consumed_) return Next::kEnd;
-            if (opt_.cancelled && opt_.cancelled()) return Next::kCancelled;
             auto wait = std::chrono::milliseconds(100);
+            if (cancel_seen_) {
+                const auto now = Clock::now();
+                if (!give_up) give_up = now + std::chrono::milliseconds(std::max(0, opt_.cancel_grace_ms));
+                if (now >= *give_up) {
+                    gave_up_ = true;
+                    return Next::kCancelled;
+                }
+                wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*give_up - now) +
+                                          std::chrono::milliseconds(1));
+            }
             if (partial && opt_.stall_ms > 0 && in_source_ && claimed_ == consumed_) {
                 const auto waited = Clock::now() - source_since_;
                 const auto limit = std::chrono::milliseconds(opt_.stall_ms);
@@ -170,18 +187,23 @@ public:
     }
 
     void stop() {
-        std::lock_guard<std::mutex> lk(m_);
-        stop_ = true;
-        space_cv_.notify_all();
-        ready_cv_.notify_all();
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            stop_ = true;
+            space_cv_.notify_all();
+            ready_cv_.notify_all();
+        }
+        if (opt_.no_more_input) opt_.no_more_input();
     }
 
     // Stops the decoders and waits for them: all of them, or, after `grace`, those that are not stuck in a
-    // decode; a decoder inside the source is always waited for (the source refers to the caller's state).
+    // decode; a decoder inside the source is always waited for (the source refers to the caller's state). A
+    // cancelled run that already waited out its grace for a decoder does not wait that long again.
     // Returns which decoders have finished (they can be joined; the others must be detached).
     std::vector<char> finish(std::chrono::milliseconds grace) {
         stop();
         std::unique_lock<std::mutex> lk(m_);
+        if (gave_up_) grace = std::min(grace, std::chrono::milliseconds(100));
         auto all_done = [&] { return std::all_of(done_.begin(), done_.end(), [](char d) { return d != 0; }); };
         done_cv_.wait_for(lk, grace, all_done);
         done_cv_.wait(lk, [&] { return !in_source_; });
@@ -197,6 +219,13 @@ public:
         return fatal_;
     }
     std::int64_t input_size() const { return input_size_; }
+
+    // Whether the run has been asked to stop (polls `cancelled` once more).
+    bool cancelled() {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!cancel_seen_ && opt_.cancelled && opt_.cancelled()) cancel_seen_ = true;
+        return cancel_seen_;
+    }
 
 private:
     void decode_loop() {
@@ -247,7 +276,8 @@ private:
             if (item.error.empty()) {
                 try {
                     item.input.resize(static_cast<std::size_t>(input_size_));
-                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels);
+                    load_input(item.path, spec_, item.input.data(), opt_.max_pixels,
+                               opt_.keep_image ? &item.image : nullptr);
                 } catch (const std::bad_alloc&) {
                     item.error = "out of memory while decoding";
                 } catch (const std::exception& e) {
@@ -255,7 +285,7 @@ private:
                     item.error = e.what();
                     if (item.error.rfind(item.path + ": ", 0) == 0) item.error.erase(0, item.path.size() + 2);
                 }
-                if (!item.error.empty()) item.input = {};
+                if (!item.error.empty()) item.input = {}, item.image.release();
             }
             std::lock_guard<std::mutex> lk(m_);
             ready_.emplace(seq, std::move(item));
@@ -272,7 +302,7 @@ private:
         ready_cv_.notify_all();
     }
 
-    const InputSource source_;   // copies: a detached decoder may outlive the caller's objects
+    const InputSource source_;  // copies: a detached decoder may outlive the caller's objects
     const ModelSpec spec_;
     const PipelineOptions opt_;
     const std::uint64_t window_;
@@ -286,10 +316,11 @@ private:
     int in_flight_ = 0;
     bool exhausted_ = false, stop_ = false;
     bool in_source_ = false;
+    bool cancel_seen_ = false, gave_up_ = false;  // the run was cancelled; a batch was cut by cancel_grace_ms
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;
-    std::vector<char> done_;   // per decoder: its thread function has returned
+    std::vector<char> done_;  // per decoder: its thread function has returned
 };
 
 // Owns the decoder threads: however classify_stream ends, they are stopped and joined (or, when stuck in a
@@ -335,7 +366,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                               const PipelineOptions& opt) {
     const ModelSpec& spec = model.spec();
     const bool custom = static_cast<bool>(opt.run);
-    const int K = custom && opt.output_dim > 0 ? opt.output_dim : spec.model.num_classes;   // floats per image
+    const int K = custom && opt.output_dim > 0 ? opt.output_dim : spec.model.num_classes;  // floats per image
     const int batch_size = std::max(1, opt.batch_size);
     const int n_decoders = std::max(1, opt.decode_threads);
     auto stream = std::make_shared<Stream>(source, spec, opt, n_decoders);
@@ -348,19 +379,24 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
         batch_input.resize(static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(stream->input_size()));
         logits.resize(static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(K));
     } catch (const std::bad_alloc&) {
-        throw std::runtime_error("out of memory: a batch of " + std::to_string(batch_size) + " inputs needs " +
-                                 std::to_string((static_cast<std::size_t>(batch_size) * stream->input_size() * 4) >> 20) +
-                                 " MiB for its input alone");
+        throw std::runtime_error(
+            "out of memory: a batch of " + std::to_string(batch_size) + " inputs needs " +
+            std::to_string((static_cast<std::size_t>(batch_size) * stream->input_size() * 4) >> 20) +
+            " MiB for its input alone");
     }
     bool stopped = false, more = true, cancelled = false;
-    std::optional<std::pair<std::uint64_t, Item>> carry;   // first item of the next batch
+    std::optional<std::pair<std::uint64_t, Item>> carry;  // first item of the next batch
     while (more && !stopped && !cancelled) {
         std::vector<std::pair<std::uint64_t, Item>> batch;
         std::uint64_t cell = 0;
         int good = 0;
-        std::vector<std::uint64_t> positions;   // of the decoded inputs, in batch order
+        std::vector<std::uint64_t> positions;  // of the decoded inputs, in batch order
         for (;;) {
             std::pair<std::uint64_t, Item> next;
+            if (carry && stream->cancelled()) {
+                cancelled = true;  // the next batch's first item: not started
+                break;
+            }
             if (carry) {
                 next = std::move(*carry);
                 carry.reset();
@@ -368,7 +404,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 const Next got = stream->next(next.second, next.first, !batch.empty());
                 if (got == Next::kEnd) more = false;
                 if (got == Next::kCancelled) cancelled = true;
-                if (got != Next::kItem) break;   // end, cancel or stall: run what is there
+                if (got != Next::kItem) break;  // end, cancel or stall: run what is there
             }
             const std::uint64_t position = next.second.position;
             const std::uint64_t c = batch_index(position, batch_size, opt.align);
@@ -386,7 +422,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
                 ++good;
             }
             batch.push_back(std::move(next));
-            if (position == batch_last_position(position, batch_size, opt.align)) break;   // complete: run now
+            if (position == batch_last_position(position, batch_size, opt.align)) break;  // complete: run now
         }
         if (good > 0) {
             try {
@@ -407,6 +443,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
             } else {
                 const float* row = logits.data() + static_cast<std::size_t>(g++) * static_cast<std::size_t>(K);
                 if (opt.rank) r.top_k = top_k(row, K, opt.top_k, spec.labels, &r.warning);
+                r.image = std::move(item.image);
                 if (opt.keep_logits || !opt.rank) r.logits.assign(row, row + K);
             }
             if (!stopped && !sink(std::move(r))) stopped = true;

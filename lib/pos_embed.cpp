@@ -21,8 +21,8 @@ Taps bicubic_taps(int i, int in_size, double scale) {
     const double real = scale * (i + 0.5) - 0.5;
     const double fl = std::floor(real);
     const double t = real - fl;
-    auto near = [](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };          // |x| <= 1
-    auto far = [](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };    // 1 < |x| < 2
+    auto near = [](double x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };       // |x| <= 1
+    auto far = [](double x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };  // 1 < |x| < 2
     const double w[4] = {far(t + 1), near(t), near(1 - t), far(2 - t)};
     Taps taps;
     for (int k = 0; k < 4; ++k) {
@@ -86,7 +86,8 @@ std::vector<float> resample_pos_grid(const float* grid, int g0, int g1, int D, P
                 const double* in = &rows[(static_cast<std::size_t>(taps[y].index[k]) * g1 + x) * D];
                 for (int d = 0; d < D; ++d) acc[d] += taps[y].weight[k] * in[d];
             }
-            for (int d = 0; d < D; ++d) out[(static_cast<std::size_t>(y) * g1 + x) * D + d] = static_cast<float>(acc[d]);
+            for (int d = 0; d < D; ++d)
+                out[(static_cast<std::size_t>(y) * g1 + x) * D + d] = static_cast<float>(acc[d]);
         }
     return out;
 }

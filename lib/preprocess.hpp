@@ -16,6 +16,16 @@ namespace vit {
 // Throws InputError when the longer side would not fit in an int.
 cv::Size resize_output_size(int w, int h, int size);
 
+// Where the model's crop window lies for a w x h image: the resized size and the crop's top-left corner in
+// resized pixels (negative where the crop is larger than the resized image and zero-padded). Step 2 and 3 of
+// preprocess(); vit explain maps attention maps back onto the original image with it.
+struct CropGeometry {
+    cv::Size resized;
+    int left = 0, top = 0;
+    int crop = 0;
+};
+CropGeometry crop_geometry(int w, int h, const PreprocessConfig& pp);
+
 // Writes in_chans x pp.crop x pp.crop floats (CHW) to `out` for a CV_8UC3 RGB image
 // (CV_8UC1 is accepted when in_chans == 1):
 //   1. in_chans == 1: to_gray (PIL's convert("L")); in_chans must be 1 or 3.
@@ -36,7 +46,6 @@ void preprocess(const cv::Mat& rgb, const PreprocessConfig& pp, int in_chans, fl
 
 // decode_image_file + preprocess: a vector of in_chans * crop * crop floats.
 // Throws InputError naming the file for image problems.
-std::vector<float> preprocess_file(const std::filesystem::path& path, const PreprocessConfig& pp,
-                                   int in_chans);
+std::vector<float> preprocess_file(const std::filesystem::path& path, const PreprocessConfig& pp, int in_chans);
 
 }  // namespace vit

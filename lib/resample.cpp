@@ -57,8 +57,7 @@ struct AxisCoeffs {
 
 // precompute_coeffs + normalize_coeffs_8bpc, for a sub-range of output indices (each output index's
 // coefficients depend only on that index, so a sub-range gives the same numbers as the full table).
-AxisCoeffs precompute_coeffs(int in_size, int out_size, int begin, int n, const Filter& f,
-                             bool antialias) {
+AxisCoeffs precompute_coeffs(int in_size, int out_size, int begin, int n, const Filter& f, bool antialias) {
     // PIL's box is float[4]: (double)(in1 - in0) with in0 = 0.f, in1 = (float)in_size.
     const double scale = static_cast<double>(static_cast<float>(in_size)) / out_size;
     double filterscale = scale;
@@ -189,15 +188,15 @@ cv::Mat resize_nearest(const cv::Mat& src, int out_w, int out_h, const cv::Rect&
 
 }  // namespace
 
-cv::Mat resize_pil_roi(const cv::Mat& src, int out_w, int out_h, const cv::Rect& roi,
-                       Interpolation interp, bool antialias) {
+cv::Mat resize_pil_roi(const cv::Mat& src, int out_w, int out_h, const cv::Rect& roi, Interpolation interp,
+                       bool antialias) {
     if (src.type() != CV_8UC1 && src.type() != CV_8UC3)
         throw std::invalid_argument("resize_pil: expected a CV_8UC1 or CV_8UC3 image, got " +
                                     cv::typeToString(src.type()));
     if (src.empty() || out_w <= 0 || out_h <= 0)
         throw std::invalid_argument("resize_pil: cannot resize " + std::to_string(src.cols) + "x" +
-                                    std::to_string(src.rows) + " to " + std::to_string(out_w) +
-                                    "x" + std::to_string(out_h));
+                                    std::to_string(src.rows) + " to " + std::to_string(out_w) + "x" +
+                                    std::to_string(out_h));
     if (roi.x < 0 || roi.y < 0 || roi.width < 0 || roi.height < 0 || roi.x + roi.width > out_w ||
         roi.y + roi.height > out_h)
         throw std::invalid_argument("resize_pil: region outside the " + std::to_string(out_w) + "x" +

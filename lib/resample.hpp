@@ -18,14 +18,13 @@ namespace vit {
 // PIL a = -0.5 and renormalises at borders. Upscaling is unaffected by the flag.
 // Nearest follows PIL's ImagingScaleAffine (accumulated double source positions) and ignores `antialias`.
 // Throws std::invalid_argument for another Mat type or a non-positive size.
-cv::Mat resize_pil(const cv::Mat& src, int out_w, int out_h, Interpolation interp,
-                   bool antialias = true);
+cv::Mat resize_pil(const cv::Mat& src, int out_w, int out_h, Interpolation interp, bool antialias = true);
 
 // Only the pixels `roi` of what resize_pil(src, out_w, out_h, ...) would return, identical bit for bit,
 // computed from the source rows/columns that feed them: memory and time scale with roi, not with
 // out_w x out_h (a 60000x2 image resized to shorter side 256 is 7.68M x 256 but needs only a
 // 224x224 crop). `roi` must lie inside out_w x out_h.
-cv::Mat resize_pil_roi(const cv::Mat& src, int out_w, int out_h, const cv::Rect& roi,
-                       Interpolation interp, bool antialias = true);
+cv::Mat resize_pil_roi(const cv::Mat& src, int out_w, int out_h, const cv::Rect& roi, Interpolation interp,
+                       bool antialias = true);
 
 }  // namespace vit

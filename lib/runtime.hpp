@@ -11,7 +11,7 @@ namespace vit {
 //         s8 x s8 -> s32 matmul, then dequantised with bias and epilogue in f32.
 enum class Precision { F32, BF16, INT8 };
 std::string to_string(Precision p);
-Precision parse_precision(const std::string& s);   // "fp32" | "bf16" | "int8"; throws std::invalid_argument
+Precision parse_precision(const std::string& s);  // "fp32" | "bf16" | "int8"; throws std::invalid_argument
 
 // The instruction set oneDNN runs with on this CPU, e.g. "AVX2", "AVX-512 BF16".
 std::string cpu_isa_name();

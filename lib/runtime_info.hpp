@@ -5,7 +5,7 @@
 
 namespace vit {
 
-std::string onednn_version();   // "2.6.3 (commit 0c2...)": dnnl_version() of the loaded library
-std::string opencv_version();   // "4.6.0": cv::getVersionString() of the loaded library
+std::string onednn_version();  // "2.6.3 (commit 0c2...)": dnnl_version() of the loaded library
+std::string opencv_version();  // "4.6.0": cv::getVersionString() of the loaded library
 
 }  // namespace vit

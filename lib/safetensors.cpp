@@ -37,10 +37,16 @@ std::string to_string(DType d) {
 
 std::size_t dtype_size(DType d) {
     switch (d) {
-        case DType::F64: case DType::I64: return 8;
-        case DType::F32: case DType::I32: return 4;
-        case DType::F16: case DType::BF16: case DType::I16: return 2;
-        case DType::I8: case DType::U8: case DType::BOOL: return 1;
+        case DType::F64:
+        case DType::I64: return 8;
+        case DType::F32:
+        case DType::I32: return 4;
+        case DType::F16:
+        case DType::BF16:
+        case DType::I16: return 2;
+        case DType::I8:
+        case DType::U8:
+        case DType::BOOL: return 1;
     }
     return 0;
 }
@@ -61,11 +67,13 @@ namespace {
 
 bool parse_dtype(const std::string& s, DType& d) {
     static const std::pair<const char*, DType> table[] = {
-        {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64},
-        {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16},   {"I8", DType::I8},
-        {"U8", DType::U8},   {"BOOL", DType::BOOL}};
+        {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64}, {"I64", DType::I64},
+        {"I32", DType::I32}, {"I16", DType::I16}, {"I8", DType::I8},     {"U8", DType::U8},   {"BOOL", DType::BOOL}};
     for (const auto& [name, v] : table)
-        if (s == name) { d = v; return true; }
+        if (s == name) {
+            d = v;
+            return true;
+        }
     return false;
 }
 
@@ -75,18 +83,23 @@ constexpr JsonLimits kHeaderLimits{4, 64};
 
 struct Fd {
     int fd;
-    ~Fd() { if (fd >= 0) ::close(fd); }
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
 };
 
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
     const std::string where = path.string() + ": ";
-    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    // O_NONBLOCK: a FIFO with no writer must not hang the open; it is refused just below, as is any non-file.
+    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
     if (f.fd < 0) throw ModelError(where + "cannot open weights file: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(f.fd, &st) != 0) throw ModelError(where + "cannot stat weights file: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw ModelError(where + "is a directory, expected a .safetensors file");
+    if (!S_ISREG(st.st_mode))
+        throw ModelError(where + "not a regular file (a pipe or device?), expected a .safetensors file");
     const std::uint64_t file_size = static_cast<std::uint64_t>(st.st_size);
     if (file_size < 8)
         throw ModelError(where + "not a safetensors file: " + std::to_string(file_size) +
@@ -100,7 +113,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     try {
         const auto* base = static_cast<const unsigned char*>(map_);
         std::uint64_t header_len = 0;
-        for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];   // little-endian u64
+        for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];  // little-endian u64
         if (header_len > kMaxHeaderBytes)
             throw ModelError(where + "header length " + std::to_string(header_len) + " exceeds the limit of " +
                              std::to_string(kMaxHeaderBytes) + " bytes (not a safetensors file?)");
@@ -161,8 +174,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
                                  "] lie outside the " + std::to_string(data_size) + "-byte data section");
             const std::uint64_t expect = numel * dtype_size(t.dtype);
             if (en - b != expect)
-                throw ModelError(tw + "holds " + std::to_string(en - b) + " bytes, but " + to_string(t.dtype) +
-                                 " " + t.shape_str() + " needs " + std::to_string(expect));
+                throw ModelError(tw + "holds " + std::to_string(en - b) + " bytes, but " + to_string(t.dtype) + " " +
+                                 t.shape_str() + " needs " + std::to_string(expect));
             t.data = data + b;
             t.nbytes = static_cast<std::size_t>(en - b);
             ranges.emplace_back(b, en);
@@ -174,7 +187,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
         std::vector<std::size_t> order(ranges.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::sort(order.begin(), order.end(), [&](auto a, auto b) { return ranges[a] < ranges[b]; });
-        std::size_t furthest = order.size();   // index of the non-empty range reaching furthest so far
+        std::size_t furthest = order.size();  // index of the non-empty range reaching furthest so far
         for (std::size_t i : order) {
             const auto& cur = ranges[i];
             if (cur.second == cur.first) continue;
@@ -203,7 +216,7 @@ void SafetensorsFile::release(const TensorView& t) const {
     const long page = ::sysconf(_SC_PAGESIZE);
     auto begin = reinterpret_cast<std::uintptr_t>(t.data);
     auto end = begin + t.nbytes;
-    begin = (begin + page - 1) / page * page;   // only whole pages that belong to this tensor alone
+    begin = (begin + page - 1) / page * page;  // only whole pages that belong to this tensor alone
     end = end / page * page;
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
@@ -213,9 +226,12 @@ float half_to_float(std::uint16_t h) {
     std::uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
     if (exp == 0) {
         if (man == 0) bits = sign;
-        else {   // subnormal: normalise
+        else {  // subnormal: normalise
             exp = 127 - 15 + 1;
-            while (!(man & 0x400u)) { man <<= 1; --exp; }
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                --exp;
+            }
             bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
         }
     } else if (exp == 31) {
@@ -238,7 +254,7 @@ float bf16_to_float(std::uint16_t b) {
 std::uint16_t float_to_bf16(float f) {
     std::uint32_t bits;
     std::memcpy(&bits, &f, 4);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40);   // quiet NaN
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40);  // quiet NaN
     bits += 0x7fffu + ((bits >> 16) & 1u);
     return static_cast<std::uint16_t>(bits >> 16);
 }

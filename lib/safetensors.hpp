@@ -24,7 +24,7 @@ struct TensorView {
     std::size_t nbytes = 0;
 
     std::int64_t numel() const;
-    std::string shape_str() const;   // "[3, 192, 192]"
+    std::string shape_str() const;  // "[3, 192, 192]"
 };
 
 class SafetensorsFile {
@@ -64,6 +64,6 @@ std::vector<float> to_f32(const TensorView& t);
 // IEEE half / bfloat16 conversions (exact, handle inf/nan/subnormals).
 float half_to_float(std::uint16_t h);
 float bf16_to_float(std::uint16_t b);
-std::uint16_t float_to_bf16(float f);   // round to nearest even
+std::uint16_t float_to_bf16(float f);  // round to nearest even
 
 }  // namespace vit

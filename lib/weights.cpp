@@ -76,7 +76,7 @@ CheckedWeights open_weights(const std::vector<std::filesystem::path>& files, con
     const auto specs = expected_tensors(c, external_head);
     std::set<std::string> expected;
     if (external_head)
-        for (const auto& name : head_tensor_names(c.layout)) expected.insert(name);   // present or not, unused
+        for (const auto& name : head_tensor_names(c.layout)) expected.insert(name);  // present or not, unused
     for (const auto& s : specs) {
         expected.insert(s.name);
         auto it = w.index_.find(s.name);
@@ -121,11 +121,14 @@ CheckedWeights open_weights(const ModelSpec& spec) {
     const std::pair<const char*, std::vector<std::int64_t>> want[] = {{"head.weight", {K, E}}, {"head.bias", {K}}};
     for (const auto& [name, shape] : want) {
         const TensorView* t = w.head_file_->find(name);
-        if (!t) throw ModelError(where + "tensor \"" + name + "\" is missing (expected shape " + shape_str(shape) + ")");
+        if (!t)
+            throw ModelError(where + "tensor \"" + name + "\" is missing (expected shape " + shape_str(shape) + ")");
         if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
-            throw ModelError(where + "tensor \"" + name + "\" has dtype " + to_string(t->dtype) + ", expected F32, F16 or BF16");
+            throw ModelError(where + "tensor \"" + name + "\" has dtype " + to_string(t->dtype) +
+                             ", expected F32, F16 or BF16");
         if (t->shape != shape)
-            throw ModelError(where + "tensor \"" + name + "\" has shape " + t->shape_str() + ", expected " + shape_str(shape));
+            throw ModelError(where + "tensor \"" + name + "\" has shape " + t->shape_str() + ", expected " +
+                             shape_str(shape));
     }
     for (const auto& [name, t] : w.head_file_->tensors())
         if (name != "head.weight" && name != "head.bias")

@@ -21,7 +21,7 @@ class CheckedWeights {
 public:
     std::vector<std::string> warnings;
 
-    const TensorView& at(const std::string& name) const;   // throws ModelError naming the tensor
+    const TensorView& at(const std::string& name) const;  // throws ModelError naming the tensor
     bool contains(const std::string& name) const { return index_.count(name) != 0; }
     // The tensor as float32; its mapped pages are dropped afterwards (read each tensor once).
     std::vector<float> load(const std::string& name) const;

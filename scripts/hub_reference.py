@@ -92,9 +92,20 @@ ACT = {  # transformers ACT2FN names; timm act_layer names map onto the same fun
 }
 
 
+_MKLDNN = {}   # id(weight) -> (weight, bias) as oneDNN tensors, for float32 runs
+
+
 def linear(x, w, prefix):
-    b = w.get(prefix + ".bias")
-    return F.linear(x, w[prefix + ".weight"], b)
+    weight, bias = w[prefix + ".weight"], w.get(prefix + ".bias")
+    if x.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        # Debian's torch has a generic reference BLAS (~5 GFLOP/s): long float32 runs take oneDNN's GEMM instead
+        if id(weight) not in _MKLDNN:
+            b = bias if bias is not None else torch.zeros(weight.shape[0])
+            _MKLDNN[id(weight)] = (weight, weight.to_mkldnn(), b.contiguous().to_mkldnn())
+        _, mw, mb = _MKLDNN[id(weight)]
+        y = torch._C._nn.mkldnn_linear(x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn(), mw, mb)
+        return y.to_dense().reshape(*x.shape[:-1], weight.shape[0])
+    return F.linear(x, weight, bias)
 
 
 def layer_norm(x, w, prefix, eps):

@@ -134,6 +134,16 @@ def gif_cases():
     return ["conv_anim.gif", "conv_interlaced.gif", "conv_offset_trns.gif", "conv_grow.gif", "conv_nopalette.gif"]
 
 
+def iccp_case():
+    """A PNG carrying the ICC profile that libpng reports as "known incorrect sRGB profile" (the one in
+    scikit-image's chelsea.png, Debian python3-skimage, and in many photos): decoding it must print nothing."""
+    chelsea = Path("/usr/lib/python3/dist-packages/skimage/data/chelsea.png").read_bytes()
+    profile = Image.open(io.BytesIO(chelsea)).info["icc_profile"]
+    img = Image.fromarray(synthetic(16, 12, 3, gen=np.random.default_rng(7)))
+    img.save(OUT / "conv_iccp_srgb.png", icc_profile=profile)
+    return ["conv_iccp_srgb.png"]
+
+
 def write_tensor(t, name):
     a = t.detach().numpy().astype("<f4")
     with open(OUT / name, "wb") as f:
@@ -234,6 +244,7 @@ def main():
              "conv_gray16.png", "conv_rgb16.png", "conv_rgba16.png", "exif_gray16_o6.png",
              "conv_rgb.bmp", "conv_rgb.tif", "conv_rgb.webp"]
     conv += gif_cases()
+    conv += iccp_case()
     lines = []
     for src in conv:
         im = Image.open(OUT / src)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the whole project and test suite (-DVIT_SANITIZE=ON,
-# into build-asan/), then the CTest suite under it. Any sanitizer report fails the test that triggered it:
+# into build-asan/), with libstdc++'s own precondition checks on as well (-DVIT_GLIBCXX_ASSERTIONS=ON:
+# -D_GLIBCXX_ASSERTIONS, bounds-checked vector/string/array operator[], front/back on empty containers, ...),
+# then the CTest suite under it. Any sanitizer report or failed assertion fails the test that triggered it:
 # the doctest suites abort, and the CLI tests see the vit binary's exit status change.
 # Usage: scripts/sanitize.sh [CTEST_ARGS...]   e.g. scripts/sanitize.sh -L unit, scripts/sanitize.sh -E test_deit
 # Env: VIT_ASAN_BUILD (default build-asan), VIT_JOBS (build jobs, default 2).
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 build=${VIT_ASAN_BUILD:-build-asan}
 
 # RelWithDebInfo: optimised like the real build (keeps the DeiT and CLI tests fast), line numbers in reports.
-cmake -S . -B "$build" -DVIT_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DVIT_SANITIZE=ON -DVIT_GLIBCXX_ASSERTIONS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"${VIT_JOBS:-2}"
 
 # The first report ends the process; leak checking at exit is on (ASan's default on Linux). exitcode=86: a

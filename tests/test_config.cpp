@@ -15,8 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path write_config(const std::string& text, const std::string& name = "config.json") {
-    const fs::path dir = fs::temp_directory_path() / ("vit_test_config_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    static const test::TempDir dir("config");  // removed at exit
     std::ofstream(dir / name) << text;
     return dir / name;
 }
@@ -42,7 +41,7 @@ std::string error_of(const std::string& text) {
     } catch (const ModelError& e) {
         const std::string msg = e.what();
         const std::string prefix = p.string() + ": ";
-        CHECK(msg.rfind(prefix, 0) == 0);   // every message starts with the file
+        CHECK(msg.rfind(prefix, 0) == 0);  // every message starts with the file
         return msg.substr(prefix.size());
     }
     return "(no error)";
@@ -90,7 +89,8 @@ TEST_CASE("config errors name the key and the problem") {
           "model.global_pool \"token\" needs model.class_token true");
     CHECK(error_of(R"({"preprocess": {}})") == "model is missing");
     CHECK(error_of("[1, 2]") == "top level must be an object");
-    CHECK(error_of(with(R"("in_chans": 3)", R"("in_chans": 4)")) == "model.in_chans 4 is not supported (expected 1 or 3)");
+    CHECK(error_of(with(R"("in_chans": 3)", R"("in_chans": 4)")) ==
+          "model.in_chans 4 is not supported (expected 1 or 3)");
 }
 
 TEST_CASE("unreadable and malformed config files") {
@@ -101,8 +101,8 @@ TEST_CASE("unreadable and malformed config files") {
     } catch (const ModelError& e) {
         CHECK(std::string(e.what()).rfind(p.string() + ": invalid JSON: ", 0) == 0);
     }
-    CHECK_THROWS_WITH_AS(load_model_spec("/nonexistent/config.json"), "/nonexistent/config.json: cannot open config file",
-                         ModelError);
-    CHECK_THROWS_WITH_AS(load_model_dir("/nonexistent"), "/nonexistent: not a model directory (expected DIR/config.json)",
-                         ModelError);
+    CHECK_THROWS_WITH_AS(load_model_spec("/nonexistent/config.json"),
+                         "/nonexistent/config.json: cannot open config file", ModelError);
+    CHECK_THROWS_WITH_AS(load_model_dir("/nonexistent"),
+                         "/nonexistent: not a model directory (expected DIR/config.json)", ModelError);
 }

@@ -63,8 +63,8 @@ TEST_CASE("built-in model: the ../shared float32 weights rounded to float16, the
     std::printf("  built-in F16 vs ../shared F32 weights: max abs rounding error %.3g\n", worst);
 
     const ModelSpec spec = load_model_dir(kModel);
-    const ModelSpec preset =
-        load_model_spec(source_dir() / "configs/deit_tiny_patch16_224.json", kModel / "model.safetensors");
+    const ModelSpec preset = load_model_spec(source_dir() / "configs/deit_tiny_patch16_224.json",
+                                             kModel / "model.safetensors");
     CHECK(spec.labels == preset.labels);
     CHECK(spec.model.embed_dim == 192);
     CHECK(spec.preprocess.resize == preset.preprocess.resize);
@@ -100,14 +100,17 @@ TEST_CASE("built-in model: logits near PyTorch's float32 ones, accuracy on all 1
     int top1 = 0, top5 = 0, agree = 0;
     PipelineOptions opt;
     opt.batch_size = 32;
-    const auto failures = classify_stream(model, source, [&](ClassifyResult&& r) {
-        REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
-        const Row& row = rows[r.seq];
-        top1 += r.top_k[0].index == row.truth;
-        agree += r.top_k[0].index == row.pil_top1;
-        for (const auto& p : r.top_k) top5 += p.index == row.truth;
-        return true;
-    }, opt);
+    const auto failures = classify_stream(
+        model, source,
+        [&](ClassifyResult&& r) {
+            REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
+            const Row& row = rows[r.seq];
+            top1 += r.top_k[0].index == row.truth;
+            agree += r.top_k[0].index == row.pil_top1;
+            for (const auto& p : r.top_k) top5 += p.index == row.truth;
+            return true;
+        },
+        opt);
     CHECK(failures == 0);
     std::printf("  built-in F16 on 1000 ImageNet samples: top-1 %.4f, top-5 %.4f, same top-1 as PyTorch F32 on %.4f\n",
                 top1 / 1000.0, top5 / 1000.0, agree / 1000.0);

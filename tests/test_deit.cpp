@@ -54,7 +54,8 @@ TEST_CASE("DeiT-tiny logits on the first 20 ImageNet samples match PyTorch + PIL
     const int n = 20, K = 1000;
     std::vector<float> input(static_cast<std::size_t>(n) * model.input_size()), got(static_cast<std::size_t>(n) * K);
     for (int i = 0; i < n; ++i)
-        load_input((shared() / "data/imagenet-sample" / rows[i].file).string(), spec, input.data() + i * model.input_size());
+        load_input((shared() / "data/imagenet-sample" / rows[i].file).string(), spec,
+                   input.data() + i * model.input_size());
     model.forward(input.data(), n, got.data());
     const float d = report("deit_tiny logits, 20 images", got, want);
     CHECK(d <= 1e-3f);
@@ -63,7 +64,7 @@ TEST_CASE("DeiT-tiny logits on the first 20 ImageNet samples match PyTorch + PIL
 namespace {
 
 struct Run {
-    std::vector<int> top1;          // per image, in pil_top1.txt order
+    std::vector<int> top1;  // per image, in pil_top1.txt order
     int correct1 = 0, correct5 = 0, agree_pil = 0;
 };
 
@@ -82,18 +83,22 @@ Run classify_all(Precision precision, const std::vector<Row>& rows) {
     PipelineOptions opt;
     opt.batch_size = 32;
     opt.decode_threads = 1;
-    const auto failures = classify_stream(model, source, [&](ClassifyResult&& r) {
-        REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
-        const Row& row = rows[r.seq];
-        run.top1[r.seq] = r.top_k[0].index;
-        run.correct1 += r.top_k[0].index == row.truth;
-        run.agree_pil += r.top_k[0].index == row.pil_top1;
-        for (const auto& p : r.top_k) run.correct5 += p.index == row.truth;
-        return true;
-    }, opt);
+    const auto failures = classify_stream(
+        model, source,
+        [&](ClassifyResult&& r) {
+            REQUIRE_MESSAGE(r.ok(), r.path << ": " << r.error);
+            const Row& row = rows[r.seq];
+            run.top1[r.seq] = r.top_k[0].index;
+            run.correct1 += r.top_k[0].index == row.truth;
+            run.agree_pil += r.top_k[0].index == row.pil_top1;
+            for (const auto& p : r.top_k) run.correct5 += p.index == row.truth;
+            return true;
+        },
+        opt);
     CHECK(failures == 0);
-    std::printf("  deit_tiny %s on 1000 ImageNet samples: top-1 %.4f, top-5 %.4f, top-1 agreement with PIL pipeline %.4f\n",
-                to_string(precision).c_str(), run.correct1 / 1000.0, run.correct5 / 1000.0, run.agree_pil / 1000.0);
+    std::printf(
+        "  deit_tiny %s on 1000 ImageNet samples: top-1 %.4f, top-5 %.4f, top-1 agreement with PIL pipeline %.4f\n",
+        to_string(precision).c_str(), run.correct1 / 1000.0, run.correct5 / 1000.0, run.agree_pil / 1000.0);
     return run;
 }
 
@@ -111,5 +116,5 @@ TEST_CASE("DeiT-tiny accuracy on all 1000 samples and agreement with the PIL pip
     for (std::size_t i = 0; i < rows.size(); ++i) agree += int8.top1[i] == fp32.top1[i];
     std::printf("  int8 top-1 agrees with fp32 on %.4f of images; accuracy change %+.1f points\n", agree / 1000.0,
                 (int8.correct1 - fp32.correct1) / 10.0);
-    CHECK(std::abs(int8.correct1 - fp32.correct1) <= 10);   // within 1.0 point
+    CHECK(std::abs(int8.correct1 - fp32.correct1) <= 10);  // within 1.0 point
 }

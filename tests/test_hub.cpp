@@ -40,7 +40,7 @@ TEST_CASE("every Hub-layout fixture matches its PyTorch reference") {
         const std::string name = c["case"].get<std::string>();
         const auto dir = fixtures() / "hub" / name;
         const auto ref_path = fixtures() / "hub" / (name + ".reference.safetensors");
-        if (!std::filesystem::exists(ref_path)) continue;   // negative cases have no reference
+        if (!std::filesystem::exists(ref_path)) continue;  // negative cases have no reference
         CAPTURE(name);
         const int size = c["run_image_size"].is_number() ? c["run_image_size"].get<int>() : 0;
         const ModelSpec spec = load_model_dir(dir, size);

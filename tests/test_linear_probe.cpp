@@ -21,7 +21,8 @@ ProbeData clusters(int K, int E, int per, double spread, unsigned seed) {
     d.k = K, d.e = E, d.n = K * per;
     for (int c = 0; c < K; ++c)
         for (int i = 0; i < per; ++i) {
-            for (int j = 0; j < E; ++j) d.x.push_back(static_cast<float>((j % K == c ? 4.0 : 0.0) + spread * noise(gen)));
+            for (int j = 0; j < E; ++j)
+                d.x.push_back(static_cast<float>((j % K == c ? 4.0 : 0.0) + spread * noise(gen)));
             d.y.push_back(c);
         }
     return d;
@@ -65,7 +66,7 @@ TEST_CASE("at the optimum the gradient of the penalised loss vanishes") {
     }
     std::printf("  bias stationarity: sum(p - y) = %.3g\n", sum);
     CHECK(std::fabs(sum) < 1e-4);
-    CHECK(r.cv_accuracy == -1);   // l2 given: no cross-validation
+    CHECK(r.cv_accuracy == -1);  // l2 given: no cross-validation
 }
 
 TEST_CASE("bad training data is refused") {

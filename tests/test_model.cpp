@@ -13,7 +13,8 @@ using namespace vit::test;
 namespace {
 
 // Runs a fixture model on its reference input; returns max |diff| / max |logit|.
-float model_parity(const std::filesystem::path& dir, const std::filesystem::path& ref_file, Precision p = Precision::F32) {
+float model_parity(const std::filesystem::path& dir, const std::filesystem::path& ref_file,
+                   Precision p = Precision::F32) {
     const ModelSpec spec = load_model_dir(dir);
     VitModel model(spec, p);
     SafetensorsFile ref(ref_file);
@@ -71,7 +72,7 @@ TEST_CASE("per-op parity with PyTorch (float64 references)") {
         const int M = 12, D = 32, F = 64;
         std::vector<float> u(M * F), y(M * D, 0.f);
         Linear(w1.data(), b1.data(), D, F, Linear::Epilogue::Gelu).forward(x.data(), M, u.data());
-        Linear(w2.data(), b2.data(), F, D, Linear::Epilogue::Residual).forward(u.data(), M, y.data());   // 0 + mlp(x)
+        Linear(w2.data(), b2.data(), F, D, Linear::Epilogue::Residual).forward(u.data(), M, y.data());  // 0 + mlp(x)
         CHECK(report("mlp", y, want) <= 1e-5f * max_abs(want));
     }
 }
@@ -96,5 +97,5 @@ TEST_CASE("exporter round trip: timm, big_vision npz, Hugging Face and torchvisi
         outs.emplace_back(3 * m.config().num_classes);
         m.forward(input.data(), 3, outs.back().data());
     }
-    for (std::size_t i = 1; i < outs.size(); ++i) CHECK(outs[i] == outs[0]);   // bit-identical: same weights, same code
+    for (std::size_t i = 1; i < outs.size(); ++i) CHECK(outs[i] == outs[0]);  // bit-identical: same weights, same code
 }

@@ -1,15 +1,19 @@
 // Op wrappers against hand-computed values and PyTorch references (tests/fixtures/ops.safetensors).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "ops.hpp"
 #include "test_util.hpp"
 
 using namespace vit;
 
-TEST_CASE("attention worked example from the design notes (unscaled, X·W convention)") {
-    // X (3x4) and Wq, Wk, Wv (4x3) as in DEVELOPERS.md.
+TEST_CASE("attention on a worked example (unscaled, X·W convention)") {
+    // X (3x4) and Wq, Wk, Wv (4x3) of the worked example in R. Karim, "Illustrated: Self-Attention" (Towards Data
+    // Science, 2019). Expected: softmax(Q·Kᵀ)·V with Q = X·Wq, K = X·Wk, V = X·Wv, unscaled, in float64 (numpy).
     const float X[3][4] = {{1, 0, 1, 0}, {0, 2, 0, 2}, {1, 1, 1, 1}};
     const float Wq[4][3] = {{1, 0, 1}, {1, 0, 0}, {0, 0, 1}, {0, 1, 1}};
     const float Wk[4][3] = {{0, 0, 1}, {1, 1, 0}, {0, 1, 0}, {1, 1, 0}};
@@ -27,7 +31,8 @@ TEST_CASE("attention worked example from the design notes (unscaled, X·W conven
     qkv.forward(&X[0][0], 3, packed.data());
     Attention attn(/*heads=*/1, /*head_dim=*/3, /*scale=*/1.0f);
     attn.forward(packed.data(), 1, 3, scores.data(), out.data());
-    const float expected[3][3] = {{1.9366f, 6.6831f, 1.5951f}, {2.0000f, 7.9640f, 0.0540f}, {1.9997f, 7.7599f, 0.3584f}};
+    const float expected[3][3] = {
+        {1.9366f, 6.6831f, 1.5951f}, {2.0000f, 7.9640f, 0.0540f}, {1.9997f, 7.7599f, 0.3584f}};
     for (int r = 0; r < 3; ++r)
         for (int c = 0; c < 3; ++c) CHECK(out[r * 3 + c] == doctest::Approx(expected[r][c]).epsilon(1e-4));
     // Each row of the attention matrix is a probability distribution.
@@ -46,7 +51,7 @@ TEST_CASE("softmax rows against hand-computed values") {
 }
 
 TEST_CASE("linear fuses bias, GELU and residual") {
-    const float w[2 * 3] = {1, 2, 3, -1, 0, 1};   // [N=2, K=3]
+    const float w[2 * 3] = {1, 2, 3, -1, 0, 1};  // [N=2, K=3]
     const float b[2] = {0.5f, -0.25f};
     const float x[3] = {1, -1, 2};
     float y[2];
@@ -60,4 +65,51 @@ TEST_CASE("linear fuses bias, GELU and residual") {
     Linear(w, b, 3, 2, Linear::Epilogue::Residual).forward(x, 1, acc);
     CHECK(acc[0] == doctest::Approx(15.5));
     CHECK(acc[1] == doctest::Approx(20.75));
+}
+
+TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path and a naive reference") {
+    const std::int64_t B = 2, T = 11, H = 3, d = 5, D = H * d;
+    std::vector<float> qkv(B * T * 3 * D);
+    std::uint32_t state = 12345;
+    for (auto& v : qkv) {  // deterministic values in [-1, 1)
+        state = state * 1664525u + 1013904223u;
+        v = static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.0f;
+    }
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    // Naive reference in double: qkv [B, T, 3, H, d].
+    std::vector<double> want_ctx(B * T * D), want_p(B * H * T * T);
+    auto at = [&](std::int64_t b, std::int64_t t, int which, std::int64_t h, std::int64_t i) {
+        return static_cast<double>(qkv[((b * T + t) * 3 + which) * D + h * d + i]);
+    };
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t i = 0; i < T; ++i) {
+                std::vector<double> row(T);
+                double mx = -1e300, sum = 0;
+                for (std::int64_t j = 0; j < T; ++j) {
+                    double dot = 0;
+                    for (std::int64_t k = 0; k < d; ++k) dot += at(b, i, 0, h, k) * at(b, j, 1, h, k);
+                    row[j] = dot * scale;
+                    mx = std::max(mx, row[j]);
+                }
+                for (auto& r : row) sum += (r = std::exp(r - mx));
+                for (std::int64_t j = 0; j < T; ++j) want_p[((b * H + h) * T + i) * T + j] = row[j] / sum;
+                for (std::int64_t k = 0; k < d; ++k) {
+                    double acc = 0;
+                    for (std::int64_t j = 0; j < T; ++j) acc += row[j] / sum * at(b, j, 2, h, k);
+                    want_ctx[(b * T + i) * D + h * d + k] = acc;
+                }
+            }
+    // blocks of 4 rows (and a tail of 3), of 10 (and a tail of 1), the whole matrix at once
+    for (std::int64_t rows : {std::int64_t{4}, std::int64_t{10}, std::int64_t{1000}}) {
+        CAPTURE(rows);
+        Attention attn(static_cast<int>(H), static_cast<int>(d), scale, rows);
+        std::vector<float> scores(B * H * T * T, -1.f), ctx(B * T * D, -1.f);
+        attn.forward(qkv.data(), B, T, scores.data(), ctx.data());
+        double err_ctx = 0, err_p = 0;
+        for (std::size_t i = 0; i < ctx.size(); ++i) err_ctx = std::max(err_ctx, std::fabs(ctx[i] - want_ctx[i]));
+        for (std::size_t i = 0; i < scores.size(); ++i) err_p = std::max(err_p, std::fabs(scores[i] - want_p[i]));
+        CHECK(err_ctx < 1e-5);
+        CHECK(err_p < 1e-6);  // the probabilities are left in `scores` for the attention sink
+    }
 }

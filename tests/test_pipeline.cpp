@@ -52,7 +52,7 @@ TEST_CASE("top_k: many NaN among many classes is deterministic (a strict weak or
     for (std::size_t j = 0; j < a.size(); ++j) CHECK(a[j].index == b[j].index);
     for (std::size_t j = 1; j < a.size(); ++j) {
         const bool na = std::isnan(l[a[j - 1].index]), nb = std::isnan(l[a[j].index]);
-        CHECK((!na || nb));   // never a number after a NaN
+        CHECK((!na || nb));  // never a number after a NaN
         if (na && nb) CHECK(a[j - 1].index < a[j].index);
         if (!na && !nb) CHECK(l[a[j - 1].index] >= l[a[j].index]);
     }
@@ -89,7 +89,7 @@ TEST_CASE("batch cells: runs of batch_size restarted at every align boundary") {
     }
     CHECK(batch_index(9, 4, 0) == 2);
     CHECK(batch_last_position(9, 4, 0) == 11);
-    CHECK(batch_index(300, 512, kShardBlock) == 1);   // a batch larger than the block is cut at the block
+    CHECK(batch_index(300, 512, kShardBlock) == 1);  // a batch larger than the block is cut at the block
 }
 
 TEST_CASE("parse_shard: K/N with decimal digits only, whatever the bytes") {

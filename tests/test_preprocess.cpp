@@ -2,7 +2,8 @@
 // written by scripts/make_preprocess_fixtures.py into tests/fixtures/preprocess/.
 #include <doctest/doctest.h>
 
-#include <chrono>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -23,21 +24,20 @@
 #include "image.hpp"
 #include "preprocess.hpp"
 #include "resample.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using vit::Interpolation;
 
 namespace {
 
-fs::path fixtures() {
-#ifdef VIT_FIXTURES_DIR
-    return fs::path(VIT_FIXTURES_DIR) / "preprocess";
-#else
-    return fs::path(__FILE__).parent_path() / "fixtures" / "preprocess";
-#endif
-}
+using vit::test::file_bytes;
 
-std::vector<std::vector<std::string>> read_cases(const std::string& name) {
+fs::path fixtures() { return vit::test::fixtures() / "preprocess"; }
+
+// The cases of a fixture list, one per non-empty line; at least `min_cases` of them, so that an emptied or
+// truncated list cannot pass for a test that checked nothing.
+std::vector<std::vector<std::string>> read_cases(const std::string& name, std::size_t min_cases) {
     std::ifstream f(fixtures() / name);
     REQUIRE_MESSAGE(f.good(), "missing fixture " << (fixtures() / name).string());
     std::vector<std::vector<std::string>> cases;
@@ -47,6 +47,8 @@ std::vector<std::vector<std::string>> read_cases(const std::string& name) {
         std::vector<std::string> fields{std::istream_iterator<std::string>(ss), {}};
         if (!fields.empty()) cases.push_back(fields);
     }
+    REQUIRE_MESSAGE(cases.size() >= min_cases,
+                    name << " has " << cases.size() << " cases, expected at least " << min_cases);
     return cases;
 }
 
@@ -78,9 +80,7 @@ double max_diff(const cv::Mat& a, const cv::Mat& b) {
     return cv::norm(a, b, cv::NORM_INF);
 }
 
-void report(const std::string& what, double d) {
-    std::printf("  %-48s maxdiff %.3g\n", what.c_str(), d);
-}
+void report(const std::string& what, double d) { std::printf("  %-48s maxdiff %.3g\n", what.c_str(), d); }
 
 // Reads a fixture tensor: b"VITT", uint32 ndim, uint32 dims[ndim], float32 data (little-endian).
 std::vector<float> read_tensor(const std::string& name, std::vector<uint32_t>& dims) {
@@ -107,35 +107,38 @@ cv::Mat random_image(int w, int h, int type, unsigned seed) {
     return m;
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("vit_test_preprocess_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
+// What the process writes on file descriptor 2 while `f` runs: libpng and libjpeg write there directly.
+template <class F>
+std::string stderr_of(F&& f) {
+    std::fflush(stderr);
+    std::FILE* capture = std::tmpfile();
+    REQUIRE(capture);
+    const int saved = ::dup(2);
+    ::dup2(::fileno(capture), 2);
+    auto restore = [&] {
+        std::fflush(stderr);
+        ::dup2(saved, 2);
+        ::close(saved);
+    };
+    try {
+        f();
+    } catch (...) {
+        restore();
+        std::fclose(capture);
+        throw;
     }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::vector<unsigned char>& bytes) const {
-        std::ofstream f(path / name, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        return path / name;
-    }
-};
-
-std::vector<unsigned char> file_bytes(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(f), {}};
+    restore();
+    std::string text;
+    std::rewind(capture);
+    for (int c; (c = std::fgetc(capture)) != EOF;) text += static_cast<char>(c);
+    std::fclose(capture);
+    return text;
 }
 
 }  // namespace
 
 TEST_CASE("resize_pil reproduces PIL Image.resize bit for bit") {
-    int checked = 0;
-    for (const auto& c : read_cases("resize_cases.txt")) {
+    for (const auto& c : read_cases("resize_cases.txt", 40)) {
         REQUIRE(c.size() == 5);
         const cv::Mat expected = load_expected(c[4]);
         cv::Mat src = vit::decode_image_file(fixtures() / c[0]);
@@ -145,21 +148,20 @@ TEST_CASE("resize_pil reproduces PIL Image.resize bit for bit") {
         report(c[4], d);
         CAPTURE(c[4]);
         CHECK(d == 0);
-        ++checked;
     }
-    CHECK(checked >= 30);
 }
 
 TEST_CASE("resize_pil_roi equals the same window of resize_pil") {
     std::mt19937 rng(7);
+    auto below = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };  // [0, n)
     for (int type : {CV_8UC1, CV_8UC3}) {
         const cv::Mat src = random_image(53, 37, type, 11);
         for (auto interp : {Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic}) {
             for (const cv::Size out : {cv::Size(19, 71), cv::Size(120, 20), cv::Size(53, 12), cv::Size(8, 37)}) {
                 const cv::Mat full = vit::resize_pil(src, out.width, out.height, interp);
                 for (int i = 0; i < 5; ++i) {
-                    const int x = rng() % out.width, y = rng() % out.height;
-                    const cv::Rect roi(x, y, 1 + rng() % (out.width - x), 1 + rng() % (out.height - y));
+                    const int x = below(out.width), y = below(out.height);
+                    const cv::Rect roi(x, y, 1 + below(out.width - x), 1 + below(out.height - y));
                     const cv::Mat win = vit::resize_pil_roi(src, out.width, out.height, roi, interp);
                     CHECK(max_diff(win, full(roi)) == 0);
                 }
@@ -186,32 +188,18 @@ TEST_CASE("resize_pil: antialias=false only changes downscaling; bad arguments t
                     std::invalid_argument);
 }
 
-TEST_CASE("resize_pil: a 500x375 -> 341x256 bicubic resize is fast") {
-    const cv::Mat src = random_image(500, 375, CV_8UC3, 5);
-    cv::Mat out = vit::resize_pil(src, 341, 256, Interpolation::Bicubic);  // warm-up
-    const int reps = 20;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) out = vit::resize_pil(src, 341, 256, Interpolation::Bicubic);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
-    std::printf("  resize_pil 500x375 -> 341x256 bicubic: %.2f ms\n", ms);
-    CHECK(out.size() == cv::Size(341, 256));
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
-    CHECK(ms < 50);  // loose: catches a pathological slowdown, not a benchmark (shared CI machines)
-#endif
-}
-
 TEST_CASE("resize_output_size follows torchvision 0.14 Resize(int)") {
     CHECK(vit::resize_output_size(500, 375, 256) == cv::Size(341, 256));
     CHECK(vit::resize_output_size(375, 500, 256) == cv::Size(256, 341));
     CHECK(vit::resize_output_size(300, 300, 256) == cv::Size(256, 256));
-    CHECK(vit::resize_output_size(57, 91, 40) == cv::Size(40, 63));    // int(63.859...)
+    CHECK(vit::resize_output_size(57, 91, 40) == cv::Size(40, 63));  // int(63.859...)
     CHECK(vit::resize_output_size(60000, 2, 256) == cv::Size(7680000, 256));
     CHECK(vit::resize_output_size(256, 1000, 256) == cv::Size(256, 1000));
     CHECK_THROWS_AS(vit::resize_output_size(1, 100000000, 256), vit::InputError);
 }
 
 TEST_CASE("preprocess matches torchvision's Resize/CenterCrop/ToTensor/Normalize") {
-    for (const auto& c : read_cases("transform_cases.txt")) {
+    for (const auto& c : read_cases("transform_cases.txt", 5)) {
         REQUIRE(c.size() == 8);
         vit::PreprocessConfig pp;
         const int in_chans = std::stoi(c[1]);
@@ -254,17 +242,17 @@ TEST_CASE("preprocess: extreme aspect ratios resample only the crop window") {
                 }
         CHECK(d == 0);
     }
-    // 60000x2 -> 7,680,000x256 would be 5.9 GB; the window is 224x224.
+    // 60000x2 -> 7,680,000x256 would be 5.9 GB; only the 224x224 window is resampled (its time:
+    // scripts/bench/preprocess.sh). Every output is a normalised byte: within [-mean/std, (1-mean)/std].
     pp = vit::PreprocessConfig{};
     const cv::Mat thin = random_image(60000, 2, CV_8UC3, 1);
-    std::vector<float> out(3 * 224 * 224);
-    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<float> out(3 * 224 * 224, NAN);
     vit::preprocess(thin, pp, 3, out.data());
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("  preprocess 60000x2 -> 224x224: %.1f ms\n", ms);
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
-    CHECK(ms < 500);
-#endif
+    for (int ch = 0; ch < 3; ++ch) {
+        const float lo = -pp.mean[ch] / pp.std[ch], hi = (1 - pp.mean[ch]) / pp.std[ch];
+        const auto plane = out.begin() + ch * 224 * 224;
+        CHECK(std::all_of(plane, plane + 224 * 224, [&](float v) { return v >= lo && v <= hi; }));
+    }
 }
 
 TEST_CASE("preprocess rejects bad arguments") {
@@ -281,7 +269,7 @@ TEST_CASE("preprocess rejects bad arguments") {
 }
 
 TEST_CASE("to_gray matches PIL convert(\"L\")") {
-    for (const auto& c : read_cases("gray_cases.txt")) {
+    for (const auto& c : read_cases("gray_cases.txt", 2)) {
         const cv::Mat got = vit::to_gray(vit::decode_image_file(fixtures() / c[0]));
         const double d = max_diff(got, load_expected(c[1]));
         report(c[1], d);
@@ -301,10 +289,13 @@ TEST_CASE("to_gray matches PIL convert(\"L\")") {
 }
 
 TEST_CASE("decoding converts like PIL's convert(\"RGB\"), with EXIF orientation applied") {
-    for (const auto& c : read_cases("convert_cases.txt")) {
-        const cv::Mat got = vit::decode_image_file(fixtures() / c[0]);
-        const cv::Mat want = load_expected(c[1]);
+    for (const auto& c : read_cases("convert_cases.txt", 29)) {
         CAPTURE(c[0]);
+        cv::Mat got;
+        // Nothing but vit's own words on stderr: conv_iccp_srgb.png carries the ICC profile libpng calls a
+        // "known incorrect sRGB profile" (in many real photos), which OpenCV's PNG reader let it print.
+        CHECK(stderr_of([&] { got = vit::decode_image_file(fixtures() / c[0]); }) == "");
+        const cv::Mat want = load_expected(c[1]);
         REQUIRE(got.type() == CV_8UC3);
         CHECK(got.size() == want.size());
         const double d = max_diff(got, want);
@@ -332,14 +323,14 @@ TEST_CASE("a CMYK JPEG decodes within rounding of PIL") {
 }
 
 TEST_CASE("decode errors name the file and the problem") {
-    TempDir tmp;
+    const vit::test::TempDir tmp("preprocess");
     const auto msg = [](const fs::path& p, const std::string& what) { return p.string() + ": " + what; };
 
-    const fs::path missing = tmp.path / "missing.jpg";
+    const fs::path missing = tmp / "missing.jpg";
     CHECK_THROWS_WITH_AS(vit::decode_image_file(missing), msg(missing, "no such file").c_str(), vit::InputError);
 
-    CHECK_THROWS_WITH_AS(vit::decode_image_file(tmp.path),
-                         msg(tmp.path, "is a directory, not an image file").c_str(), vit::InputError);
+    CHECK_THROWS_WITH_AS(vit::decode_image_file(tmp.path()),
+                         msg(tmp.path(), "is a directory, not an image file").c_str(), vit::InputError);
 
     const fs::path empty = tmp.write("empty.png", {});
     CHECK_THROWS_WITH_AS(vit::decode_image_file(empty), msg(empty, "empty file (0 bytes)").c_str(), vit::InputError);
@@ -391,11 +382,13 @@ TEST_CASE("decode errors name the file and the problem") {
                          "c.gif: corrupt GIF data (invalid LZW code)", vit::InputError);
     // The same frame with a clear and an end code: no pixels.
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 1, 0x2C, 0, ';'}), "e.gif"),
-                         "e.gif: corrupt GIF data (the first frame's pixel data ends after 0 of 1 pixels)", vit::InputError);
+                         "e.gif: corrupt GIF data (the first frame's pixel data ends after 0 of 1 pixels)",
+                         vit::InputError);
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 5, 0x04}), "s.gif"),
                          "s.gif: truncated GIF data (ends inside the first frame's pixels)", vit::InputError);
-    CHECK_THROWS_WITH_AS(vit::decode_image_bytes(with({',', 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0}), "h.gif"),   // 60000x60000
-                         "h.gif: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000", vit::InputError);
+    CHECK_THROWS_WITH_AS(
+        vit::decode_image_bytes(with({',', 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0}), "h.gif"),  // 60000x60000
+        "h.gif: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000", vit::InputError);
     auto anim = file_bytes(fixtures() / "conv_anim.gif");
     anim.resize(anim.size() / 2);
     CHECK_THROWS_WITH_AS(vit::decode_image_bytes(anim, "half.gif"),
@@ -415,7 +408,6 @@ TEST_CASE("decode errors name the file and the problem") {
     if (::geteuid() == 0) {
         MESSAGE("running as root: the permission-denied path cannot be exercised");
     } else {
-        CHECK_THROWS_WITH_AS(vit::decode_image_file(locked), msg(locked, "permission denied").c_str(),
-                             vit::InputError);
+        CHECK_THROWS_WITH_AS(vit::decode_image_file(locked), msg(locked, "permission denied").c_str(), vit::InputError);
     }
 }

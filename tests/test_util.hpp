@@ -1,12 +1,17 @@
-// Shared helpers for the tests: fixture paths, reference tensors, max-difference reporting.
+// Shared helpers for the tests: fixture paths, a temporary directory, reference tensors, max-difference reporting.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <system_error>
 #include <vector>
+
+#include <unistd.h>
 
 #include "safetensors.hpp"
 
@@ -15,6 +20,42 @@ namespace vit::test {
 inline std::filesystem::path fixtures() { return VIT_FIXTURES_DIR; }
 inline std::filesystem::path shared() { return VIT_SHARED_DIR; }
 inline std::filesystem::path source_dir() { return VIT_SOURCE_DIR; }
+
+// A fresh directory, vit_test_<tag>_<pid> under the system's temporary directory, removed with all it holds
+// (permissions restored first) when the object goes out of scope.
+class TempDir {
+public:
+    explicit TempDir(const std::string& tag)
+        : path_(std::filesystem::temp_directory_path() / ("vit_test_" + tag + "_" + std::to_string(::getpid()))) {
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+    // Writes `bytes` to the file `name` in the directory; returns its path.
+    std::filesystem::path write(const std::string& name, const std::vector<unsigned char>& bytes) const {
+        std::ofstream f(path_ / name, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        return path_ / name;
+    }
+
+private:
+    std::filesystem::path path_;
+};
+
+inline std::vector<unsigned char> file_bytes(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), {}};
+}
 
 // A reference tensor from a fixture file as float32.
 inline std::vector<float> tensor(const SafetensorsFile& f, const std::string& name) {

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
-#include "weights.hpp"
 #include "test_util.hpp"
+#include "weights.hpp"
 
 using namespace vit;
 namespace fs = std::filesystem;
@@ -25,8 +25,7 @@ struct Entry {
 };
 
 fs::path tmp_file(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("vit_test_weights_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    static const test::TempDir dir("weights");  // removed at exit
     return dir / name;
 }
 
@@ -43,7 +42,8 @@ fs::path write_file(const std::string& name, const std::vector<Entry>& entries) 
     nlohmann::ordered_json h;
     std::vector<unsigned char> data;
     for (const auto& e : entries) {
-        h[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {data.size(), data.size() + e.bytes.size()}}};
+        h[e.name] = {
+            {"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {data.size(), data.size() + e.bytes.size()}}};
         data.insert(data.end(), e.bytes.begin(), e.bytes.end());
     }
     const fs::path p = tmp_file(name);
@@ -99,7 +99,8 @@ TEST_CASE("tensor table follows timm names and the config's options") {
     auto t = expected_tensors(c);
     CHECK(t.front().name == "patch_embed.proj.weight");
     CHECK(t.front().shape == std::vector<std::int64_t>{8, 3, 8, 8});
-    CHECK(parameter_count(c) == 8 * 3 * 64 + 8 + 8 + 5 * 8 + (2 * 8 + 24 * 8 + 24 + 64 + 8 + 16 + 16 * 8 + 16 + 8 * 16 + 8) + 16 + 3 * 8 + 3);
+    CHECK(parameter_count(c) ==
+          8 * 3 * 64 + 8 + 8 + 5 * 8 + (2 * 8 + 24 * 8 + 24 + 64 + 8 + 16 + 16 * 8 + 16 + 8 * 16 + 8) + 16 + 3 * 8 + 3);
     c.qkv_bias = false, c.class_token = false, c.global_pool = GlobalPool::Avg, c.fc_norm = true;
     t = expected_tensors(c);
     auto has = [&](const std::string& n) {
@@ -122,23 +123,23 @@ TEST_CASE("a valid file loads; F16 and BF16 convert exactly") {
 
     Entry* e = find(es, "head.bias");
     e->dtype = "F16";
-    e->bytes = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x35};   // 1.0, -2.0, 0.3125
+    e->bytes = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x35};  // 1.0, -2.0, 0.3125
     Entry* f = find(es, "head.weight");
     f->dtype = "BF16";
     f->bytes.assign(24 * 2, 0);
-    for (int i = 0; i < 24; ++i) f->bytes[2 * i + 1] = 0x3f, f->bytes[2 * i] = 0xc0;   // 1.5
+    for (int i = 0; i < 24; ++i) f->bytes[2 * i + 1] = 0x3f, f->bytes[2 * i] = 0xc0;  // 1.5
     const fs::path q = write_file("mixed.safetensors", es);
     auto w2 = open_weights(q, small_config());
     CHECK(to_f32(w2.at("head.bias")) == std::vector<float>{1.0f, -2.0f, 0.3125f});
     CHECK(to_f32(w2.at("head.weight")) == std::vector<float>(24, 1.5f));
-    CHECK(half_to_float(0x0001) == doctest::Approx(5.960464477539063e-08));   // smallest subnormal
+    CHECK(half_to_float(0x0001) == doctest::Approx(5.960464477539063e-08));  // smallest subnormal
     CHECK(std::isinf(half_to_float(0x7c00)));
     CHECK(float_to_bf16(1.0f) == 0x3f80);
 }
 
 TEST_CASE("weights check: missing, unknown, wrong shape, wrong dtype, NaN") {
     auto es = valid_entries();
-    es.erase(es.begin() + 1);   // patch_embed.proj.bias
+    es.erase(es.begin() + 1);  // patch_embed.proj.bias
     CHECK(error_of(write_file("missing.safetensors", es)) ==
           "tensor \"patch_embed.proj.bias\" is missing (expected shape [8])");
 
@@ -150,11 +151,13 @@ TEST_CASE("weights check: missing, unknown, wrong shape, wrong dtype, NaN") {
     es = valid_entries();
     find(es, "pos_embed")->shape = {1, 4, 8};
     find(es, "pos_embed")->bytes = f32_bytes(32, 0);
-    CHECK(error_of(write_file("shape.safetensors", es)) == "tensor \"pos_embed\" has shape [1, 4, 8], expected [1, 5, 8]");
+    CHECK(error_of(write_file("shape.safetensors", es)) ==
+          "tensor \"pos_embed\" has shape [1, 4, 8], expected [1, 5, 8]");
 
     es = valid_entries();
     find(es, "head.bias")->dtype = "I32";
-    CHECK(error_of(write_file("dtype.safetensors", es)) == "tensor \"head.bias\" has dtype I32, expected F32, F16 or BF16");
+    CHECK(error_of(write_file("dtype.safetensors", es)) ==
+          "tensor \"head.bias\" has dtype I32, expected F32, F16 or BF16");
 
     es = valid_entries();
     find(es, "head.bias")->bytes = f32_bytes(3, NAN);
@@ -175,19 +178,26 @@ TEST_CASE("safetensors container errors") {
     CHECK(error_of(p) == "not a safetensors file: 3 bytes, shorter than the 8-byte header length");
     write_raw(p, "{\"a\": [", {});
     CHECK(error_of(p).rfind("malformed header JSON: ", 0) == 0);
-    write_raw(p, R"({"head.bias": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}})", std::vector<unsigned char>(8));
-    CHECK(error_of(p) == "tensor \"head.bias\": data_offsets [0, 12] lie outside the 8-byte data section");
-    write_raw(p, R"({"head.bias": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", std::vector<unsigned char>(8));
-    CHECK(error_of(p) == "tensor \"head.bias\": holds 8 bytes, but F32 [3] needs 12");
-    write_raw(p, R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "b": {"dtype": "F32", "shape": [3], "data_offsets": [8, 20]}})",
-              std::vector<unsigned char>(20));
-    CHECK(error_of(p) == "tensors \"a\" and \"b\" overlap in the data section");
-    write_raw(p, R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+    write_raw(p, R"({"head.bias": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}})",
               std::vector<unsigned char>(8));
+    CHECK(error_of(p) == "tensor \"head.bias\": data_offsets [0, 12] lie outside the 8-byte data section");
+    write_raw(p, R"({"head.bias": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})",
+              std::vector<unsigned char>(8));
+    CHECK(error_of(p) == "tensor \"head.bias\": holds 8 bytes, but F32 [3] needs 12");
+    write_raw(
+        p,
+        R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "b": {"dtype": "F32", "shape": [3], "data_offsets": [8, 20]}})",
+        std::vector<unsigned char>(20));
+    CHECK(error_of(p) == "tensors \"a\" and \"b\" overlap in the data section");
+    write_raw(
+        p,
+        R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+        std::vector<unsigned char>(8));
     CHECK(error_of(p) == "tensor \"a\" appears more than once");
     write_raw(p, R"({"a": {"dtype": "Q4", "shape": [1], "data_offsets": [0, 4]}})", std::vector<unsigned char>(4));
     CHECK(error_of(p) == "tensor \"a\": unknown dtype \"Q4\"");
-    write_raw(p, R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 4]}})", std::vector<unsigned char>(4));
+    write_raw(p, R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 4]}})",
+              std::vector<unsigned char>(4));
     CHECK(error_of(p) == "tensor \"a\": shape [4294967296,4294967296] overflows");
     CHECK_THROWS_WITH_AS(open_weights("/nonexistent.safetensors", small_config()),
                          "/nonexistent.safetensors: cannot open weights file: No such file or directory", ModelError);

@@ -4,13 +4,9 @@
 # nothing on stdout, ONE line on stderr naming the file and the problem. Every hostile file is made here at
 # test time with bash, printf, head, dd, gzip and od (no python). Usage: test_hostile.sh VIT_BINARY SOURCE_DIR
 set -u
-VIT=$(realpath "$1")
-SRC=$(realpath "$2")
-. "$SRC/tests/cli/lib.sh"
-MODEL=$SRC/tests/fixtures/tiny_rgb_p16
-PRE=$SRC/tests/fixtures/preprocess
-work=$(mktemp -d)
-trap 'chmod -R u+rwX "$work" 2>/dev/null; rm -rf "$work"' EXIT
+VIT=$1
+SRC=$2
+. "$(dirname "$0")/lib.sh"
 
 # ---- byte helpers
 # Bytes of a little-endian u64.
@@ -53,8 +49,6 @@ st() {
 }
 # A tensor header entry: NAME DTYPE SHAPE BEGIN END.
 entry() { printf '"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%s,%s]}' "$@"; }
-# The record of PATH in a jsonl result: its error text, or "ok" when it was classified.
-record_of() { jq -r --arg p "$2" 'select(.path == $p) | if .error then .error else (if .top_k then "ok" else "?" end) end' "$1"; }
 
 # ---- hostile images, each next to a good one in one batch
 d=$work/imgs
@@ -97,11 +91,13 @@ patch "$d/exif_bad.webp" $((wexif + 12)) '\377\377\377\177'
 # A JPEG whose entropy-coded data is damaged (header and EOI intact): libjpeg recovers, as in PIL.
 cp "$PRE/exif_o1.jpg" "$d/corrupt_scan.jpg"
 patch "$d/corrupt_scan.jpg" 600 '\022\064\126'
+# A PNG with the ICC profile libpng calls a "known incorrect sRGB profile" (as in many photos): no libpng line.
+cp "$PRE/conv_iccp_srgb.png" "$d/iccp.png"
 
 echo "== hostile images: one record each, the batch goes on, exit 2"
 names=(good.bmp truncated.jpg truncated.png random.jpg random.png empty.png dir.jpg bitflip.png cmyk.jpg rgb16.png
   gray16.png one.png one.ppm wide.pgm huge.png huge.jpg anim.gif exif_bad_offset.jpg exif_bad_entry.jpg exif_bad.webp
-  corrupt_scan.jpg missing.jpg)
+  corrupt_scan.jpg iccp.png missing.jpg)
 for n in "${names[@]}"; do echo "$d/$n"; done >"$work/list.txt"
 "$VIT" classify -m "$MODEL" --format jsonl -b 4 --files-from "$work/list.txt" >"$work/o" 2>"$work/e"; rc=$?
 check_eq "exit 2 (some inputs failed)" "$rc" 2
@@ -129,6 +125,7 @@ expect exif_bad_offset.jpg "ok"
 expect exif_bad_entry.jpg "ok"
 expect exif_bad.webp "ok"
 expect corrupt_scan.jpg "ok"
+expect iccp.png "ok"
 expect missing.jpg "no such file"
 check "no libpng/OpenCV noise on stderr" bash -c "! grep -Eq 'libpng|imdecode|OpenCV|ERROR' '$work/e'"
 check_eq "stderr stays quiet" "$(wc -l <"$work/e")" 0

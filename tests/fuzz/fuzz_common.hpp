@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,13 +13,17 @@
 
 namespace vit_fuzz {
 
+// The pixel limit the image targets decode under: small enough that an accepted image decodes fast and well
+// under libFuzzer's memory limit.
+inline constexpr std::uint64_t kMaxPixels = std::uint64_t{1} << 22;
+
 // Aborts with a message: libFuzzer records the input as a crash.
-#define FUZZ_CHECK(cond)                                                                        \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
-            std::abort();                                                                       \
-        }                                                                                       \
+#define FUZZ_CHECK(cond)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            std::abort();                                                                 \
+        }                                                                                 \
     } while (0)
 
 // One folder per process (libFuzzer -fork/-jobs run several), removed at exit.

@@ -21,8 +21,7 @@
 
 namespace {
 
-// Small enough that decoding an accepted image stays fast and well under libFuzzer's memory limit.
-constexpr std::size_t kMaxPixels = std::size_t{1} << 22;
+constexpr std::size_t kMaxPixels = vit_fuzz::kMaxPixels;
 
 vit::PreprocessConfig pick_config(std::size_t size, int in_chans) {
     vit::PreprocessConfig pp;

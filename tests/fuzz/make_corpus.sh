@@ -5,13 +5,21 @@
 #   config       valid configs covering every key (labels file, inline labels, defaults, avg pool)
 #   image        small images of every format OpenCV 4.6 reads here: copies of tests/fixtures/preprocess
 #                plus PNM/PAM/PFM/Sun raster/HDR/EXR/JPEG 2000/TIFF variants written by cv::imwrite
+#   gif, hdr     the GIF and Radiance HDR files of the image corpus, for the targets that fuzz vit's own
+#                decoders directly (flat and run-length encoded HDR scanlines)
 # Needs bash, g++ and OpenCV's headers (pkg-config opencv4). Usage: tests/fuzz/make_corpus.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 out=$here/corpus
+# Inputs that fuzzing found (the crash since fixed) are not generated here: they are kept as they are.
+found=(image/gif_zero_width_frame.gif)
+keep=$(mktemp -d)
+for f in "${found[@]}"; do [[ -f $out/$f ]] && cp "$out/$f" "$keep/"; done
 rm -rf "$out"
 mkdir -p "$out/safetensors" "$out/config" "$out/image"
+for f in "${found[@]}"; do [[ -f $keep/${f##*/} ]] && cp "$keep/${f##*/}" "$out/$f"; done
+rm -rf "$keep"
 
 # ---- safetensors
 # Bytes of a little-endian u64.
@@ -135,6 +143,9 @@ int main(int argc, char** argv) {
     cv::imwrite(dir + "/rgb.pfm", f32);
     cv::imwrite(dir + "/rgb.ras", rgb);
     cv::imwrite(dir + "/rgb.hdr", f32);
+    cv::Mat wide(3, 20, CV_32FC3);  // 8 to 32767 wide: run-length encoded scanlines
+    cv::randu(wide, 0.0f, 4.0f);
+    cv::imwrite(dir + "/rgb_rle.hdr", wide);
     cv::imwrite(dir + "/rgb.exr", f32);
     cv::Mat big(32, 40, CV_8UC3);  // the JPEG 2000 encoder needs room for its resolution levels
     cv::randu(big, 0, 256);
@@ -150,4 +161,7 @@ CPP
 # shellcheck disable=SC2046
 g++ -std=c++17 -O1 -o "$tmp/gen" "$tmp/gen.cpp" $(pkg-config --cflags --libs opencv4)
 "$tmp/gen" "$im"
+mkdir -p "$out/gif" "$out/hdr"
+cp "$im"/*.gif "$out/gif/"
+cp "$im"/*.hdr "$out/hdr/"
 du -sh "$out"

@@ -1,0 +1,19 @@
+// Process-level guards shared by the subcommands that stream results: SIGINT/SIGTERM/SIGHUP handling (the first
+// signal asks the run to stop, a second removes temporary output files and ends the process at once) and the
+// standard descriptors (a closed stdout must not silently swallow results, nor be reused by a file vit opens).
+#pragma once
+
+namespace vit::app {
+
+// Installs the handlers. SIGXFSZ is ignored so a write over the file size limit fails with EFBIG (and is
+// reported) instead of killing the process.
+void install_interrupt_handlers();
+
+// True once SIGINT, SIGTERM or SIGHUP has arrived (async-signal-safe flag; cheap).
+bool interrupted();
+
+// Opens /dev/null on any of descriptors 0, 1, 2 that is closed, so no file opened later takes their place.
+// Returns which were closed: bit 0 stdin, bit 1 stdout, bit 2 stderr.
+int guard_standard_descriptors();
+
+}  // namespace vit::app
