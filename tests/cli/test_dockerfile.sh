@@ -2,11 +2,9 @@
 # The Dockerfile passes scripts/docker/lint.sh, and the lint catches each rule it claims on broken variants.
 # Usage: test_dockerfile.sh SOURCE_DIR
 set -u
-SRC=$(realpath "$1")
-. "$SRC/tests/cli/lib.sh"
+SRC=$1
+. "$(dirname "$0")/lib.sh"
 LINT=$SRC/scripts/docker/lint.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 check "the Dockerfile passes the lint" "$LINT" "$SRC/Dockerfile"
 # Each variant is the real Dockerfile with one change, in a context that has the same sources.

@@ -3,14 +3,10 @@
 # named with the exit status, malformed parts refused, nothing written on failure.
 # Usage: test_merge.sh VIT_BINARY SOURCE_DIR
 set -u
-VIT=$(realpath "$1")
-SRC=$(realpath "$2")
-. "$SRC/tests/cli/lib.sh"
-MODEL=$SRC/tests/fixtures/tiny_rgb_p16
-PRE=$SRC/tests/fixtures/preprocess
+VIT=$1
+SRC=$2
+. "$(dirname "$0")/lib.sh"
 MERGE=$SRC/scripts/slurm/merge.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # 11 inputs (one unreadable, one path with a space and a quote), 3 shards of blocks of 2.
 mkdir -p "$work/img"
