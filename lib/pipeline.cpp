@@ -152,7 +152,7 @@ public:
         std::unique_lock<std::mutex> lk(m_);
         std::optional<Clock::time_point> give_up;  // when a cancelled run stops waiting for this item
         for (;;) {
-            if (!cancel_seen_ && opt_.cancelled && opt_.cancelled()) cancel_seen_ = true;
+            poll_cancel();
             if (cancel_seen_ && !partial) return Next::kCancelled;
             auto it = ready_.find(consumed_);
             if (it != ready_.end()) {
@@ -223,7 +223,7 @@ public:
     // Whether the run has been asked to stop (polls `cancelled` once more).
     bool cancelled() {
         std::lock_guard<std::mutex> lk(m_);
-        if (!cancel_seen_ && opt_.cancelled && opt_.cancelled()) cancel_seen_ = true;
+        poll_cancel();
         return cancel_seen_;
     }
 
@@ -233,9 +233,11 @@ private:
             // Decoding runs in the CPU time inference leaves idle (OpenMP barriers, the serial parts of a
             // forward pass, waits between batches): a third runnable thread at normal priority would preempt one
             // of the inference threads, and the whole OpenMP team then waits for it at every barrier.
+            std::lock_guard<std::mutex> lk(m_);
+            idle_.push_back(pthread_self());
             sched_param param{};
             param.sched_priority = 0;
-            pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+            if (!cancel_seen_) pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
         }
         for (;;) {
             SourceItem si;
@@ -294,6 +296,17 @@ private:
         }
     }
 
+    // With m_ held. Once cancelled, nothing more is inferred but the batch in flight, which may wait for the
+    // decoders: they leave the idle priority (on a busy machine an idle-priority thread can wait seconds for a
+    // CPU). Without the privilege to raise a thread's priority (CAP_SYS_NICE) they stay where they are.
+    void poll_cancel() {
+        if (cancel_seen_ || !opt_.cancelled || !opt_.cancelled()) return;
+        cancel_seen_ = true;
+        sched_param param{};
+        param.sched_priority = 0;
+        for (const pthread_t t : idle_) pthread_setschedparam(t, SCHED_OTHER, &param);
+    }
+
     void fail(const std::string& message) {
         std::lock_guard<std::mutex> lk(m_);
         if (fatal_.empty()) fatal_ = message;
@@ -317,6 +330,7 @@ private:
     bool exhausted_ = false, stop_ = false;
     bool in_source_ = false;
     bool cancel_seen_ = false, gave_up_ = false;  // the run was cancelled; a batch was cut by cancel_grace_ms
+    std::vector<pthread_t> idle_;                  // decoders at idle priority (joinable until finish())
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;

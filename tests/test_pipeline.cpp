@@ -124,6 +124,7 @@ struct CancelRun {
             images.push_back((test::source_dir() / "samples" / "fashion" / (std::string(n) + ".png")).string());
         po.batch_size = 4;
         po.decode_threads = 1;
+        po.background_decode = false;  // a busy machine would starve an idle-priority decoder past the pauses below
         po.cancelled = [this] { return cancel.load(); };
         po.no_more_input = [this] { released = true; };
     }
@@ -170,7 +171,7 @@ TEST_CASE("cancel inside a batch: its remaining inputs are still taken, it runs 
     std::uint64_t next = 0;
     t.run([&](SourceItem& it) {
         if (next >= 40) return false;
-        if (next == 6) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (next == 6) std::this_thread::sleep_for(std::chrono::milliseconds(1000));
         if (next == 6 || next == 7) {
             t.cancel = true;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -188,7 +189,7 @@ TEST_CASE("cancel inside a batch whose next input never comes: cut after the gra
     std::chrono::steady_clock::time_point signalled{};
     t.run([&](SourceItem& it) {
         if (next < 6) return it = t.item(next++), true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the consumer waits inside the batch 4-7
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the consumer waits inside the batch 4-7
         signalled = std::chrono::steady_clock::now();
         t.cancel = true;
         while (!t.released) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a silent pipe
