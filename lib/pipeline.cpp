@@ -330,7 +330,7 @@ private:
     bool exhausted_ = false, stop_ = false;
     bool in_source_ = false;
     bool cancel_seen_ = false, gave_up_ = false;  // the run was cancelled; a batch was cut by cancel_grace_ms
-    std::vector<pthread_t> idle_;                  // decoders at idle priority (joinable until finish())
+    std::vector<pthread_t> idle_;                 // decoders at idle priority (joinable until finish())
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;
