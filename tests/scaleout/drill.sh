@@ -115,13 +115,13 @@ ts=$(date +%s.%N)
 parallel -j2 --joblog "$D/par/jobs.log" --retries 2 "$shard_cmd" ::: $(seq 0 $((TASKS - 1))) &
 ppid_=$!
 log "parallel -j2 --retries 2 --joblog jobs.log over $TASKS shards (pid $ppid_)"
-check "shard 1 running with 2 blocks done" wait_attempt "$D/par/logs/shard-1.log" 1 $((2 * B))
+check "shard 1 running with 2 batches done" wait_attempt "$D/par/logs/shard-1.log" 1 $((2 * B))
 log "shard 1: $(done_in "$D/par/logs/shard-1.log") records done: kill -TERM of its vit (pid $(vitpid_in "$D/par/logs/shard-1.log"))"
 kill -TERM "$(vitpid_in "$D/par/logs/shard-1.log")"
-check "shard 2 running with 2 blocks done" wait_attempt "$D/par/logs/shard-2.log" 1 $((2 * B))
+check "shard 2 running with 2 batches done" wait_attempt "$D/par/logs/shard-2.log" 1 $((2 * B))
 log "shard 2: $(done_in "$D/par/logs/shard-2.log") records done: kill -9 of its vit (pid $(vitpid_in "$D/par/logs/shard-2.log"))"
 kill -9 "$(vitpid_in "$D/par/logs/shard-2.log")"
-check "shard 2 retried by parallel, 2 blocks done" wait_attempt "$D/par/logs/shard-2.log" 2 $((2 * B))
+check "shard 2 retried by parallel, 2 batches done" wait_attempt "$D/par/logs/shard-2.log" 2 $((2 * B))
 log "shard 2 retry: $(done_in "$D/par/logs/shard-2.log") records done: kill -9 again (pid $(vitpid_in "$D/par/logs/shard-2.log"))"
 kill -9 "$(vitpid_in "$D/par/logs/shard-2.log")"
 wait "$ppid_"
@@ -133,7 +133,7 @@ check_eq "jobs.log: shard 2 failed with 137" "$(awk -F'\t' '$NF ~ /VIT_SHARD=2 /
 check_eq "shard 1 resumed by the retry" "$(grep -c 'resuming: ' "$D/par/logs/shard-1.log")" 1
 n1=$(grep -o 'resuming: [0-9]* inputs' "$D/par/logs/shard-1.log" | grep -o '[0-9]*')
 log "shard 1: the retry resumed after $n1 records kept by the SIGTERMed attempt"
-check "  whole blocks kept ($n1)" test $((n1 % B)) -eq 0 -a "$n1" -ge $((2 * B))
+check "  whole batches kept ($n1)" test $((n1 % B)) -eq 0 -a "$n1" -ge $((2 * B))
 ts=$(date +%s.%N)
 parallel -j2 --joblog "$D/par/jobs.log" --retries 2 --resume-failed "$shard_cmd" ::: $(seq 0 $((TASKS - 1)))
 rc=$?
@@ -228,10 +228,10 @@ echo "== attempt 1: $TASKS tasks of 1 CPU; scancel one index, kill -9 another ta
 ts=$(date +%s.%N)
 job1=$(submit)
 log "submitted job array $job1 (--array=0-$((TASKS - 1)), $IMAGES images in all, -b $B)"
-check "task 1 is running and has written 2 blocks" wait_progress 1 "$job1" $((2 * B))
+check "task 1 is running and has written 2 batches" wait_progress 1 "$job1" $((2 * B))
 log "task 1: $(progress 1 "$job1") records done: scancel ${job1}_1"
 scancel "${job1}_1"
-check "task 2 is running and has written 2 blocks" wait_progress 2 "$job1" $((2 * B))
+check "task 2 is running and has written 2 batches" wait_progress 2 "$job1" $((2 * B))
 vitpid=$(sed -n 's/.*vit pid \([0-9]*\) writing.*/\1/p' "$D/logs/${job1}_2.log")
 log "task 2: $(progress 2 "$job1") records done: kill -9 of its vit (pid $vitpid)"
 kill -9 "$vitpid"
@@ -242,11 +242,11 @@ for k in $(seq 0 $((TASKS - 1))); do log "  task $k: $(state "${job1}_$k")"; don
 parts1=$(ls "$D/out")
 log "  out/: $(echo $parts1)"
 n1=$( (cat "$D"/out/part-1.job*.jsonl 2>/dev/null || true) | wc -l)
-log "  task 1 kept $n1 records (whole blocks of $B: $((n1 % B == 0 ? 1 : 0))); task 2 kept none: $(ls -a "$D/out" | grep -c vit-tmp) temporary file(s) of the killed vit"
+log "  task 1 kept $n1 records (whole batches of $B: $((n1 % B == 0 ? 1 : 0))); task 2 kept none: $(ls -a "$D/out" | grep -c vit-tmp) temporary file(s) of the killed vit"
 check_eq "cancelled task: JobState" "$(state "${job1}_1" | cut -d' ' -f1)" "JobState=CANCELLED"
 check_eq "killed task: JobState, exit 137" "$(state "${job1}_2")" "JobState=FAILED ExitCode=137:0"
-check "cancelled task kept its finished blocks (SIGTERM commits)" test "$n1" -ge $((2 * B))
-check "  whole blocks only" test $((n1 % B)) -eq 0
+check "cancelled task kept its finished batches (SIGTERM commits)" test "$n1" -ge $((2 * B))
+check "  whole batches only" test $((n1 % B)) -eq 0
 check "killed task left no part file" bash -c "! ls '$D'/out/part-2.job*.jsonl >/dev/null 2>&1"
 "$SRC/scripts/slurm/merge.sh" -o "$D/merged.jsonl" "$list" "$D"/out/part-*.jsonl 2>"$D/merge1.err"
 rc=$?
