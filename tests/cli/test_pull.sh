@@ -6,18 +6,10 @@ set -u
 VIT=$(realpath "$1")
 SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
-work=$(mktemp -d)
 server_pid=""
 stop_server() {
     if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; server_pid=""; fi
 }
-cleanup() {
-    stop_server
-    for p in ${bg_pids:-}; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-bg_pids=""
 
 # Repositories: the project's own small models, a second revision, a private and a gated copy, a sharded model,
 # one with pickle weights only, and the Hub-layout fixtures when the tree has them.
@@ -50,6 +42,7 @@ fi
 python3 "$SRC/tests/hub_server.py" "${repos[@]}" --port-file "$work/port" --pid-file "$work/pid" \
     --log "$work/log" --faults "$work/faults" 2>"$work/server.err" &
 server_pid=$!
+track_pid "$server_pid"   # lib.sh's EXIT trap kills it however the test ends
 for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
 if [[ ! -s $work/port ]]; then echo "the test hub did not start:"; cat "$work/server.err"; exit 1; fi
 check_eq "server pid file names the process we started" "$(cat "$work/pid")" "$server_pid"
@@ -278,7 +271,7 @@ echo "== killed pull: nothing half-written"
 rm -rf "$RF"
 faults '[{"match": "/lfs/", "rate": 200000}]'
 "$VIT" pull test/fashion >/dev/null 2>&1 &
-p=$!; bg_pids="$p"
+p=$!; track_pid "$p"
 wait_for_partial 0
 kill -9 "$p"; wait "$p" 2>/dev/null
 killed_size=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete")
@@ -289,10 +282,9 @@ check_eq "the half-pulled model is not used offline -> exit 1" "$rc" 1
 
 echo "== Ctrl-C during a slow download"
 "$VIT" pull test/fashion >/dev/null 2>"$work/e" &
-p=$!; bg_pids="$p"
+p=$!; track_pid "$p"
 wait_for_partial "$killed_size"   # it resumed the killed run's file and is downloading
 kill -INT "$p"; wait "$p"; rc=$?
-bg_pids=""
 check_eq "SIGINT -> exit 1" "$rc" 1
 check "message: interrupted, kept, vit pull resumes" grep -q 'interrupted: .*kept in .*\.incomplete; `vit pull test/fashion` resumes it' "$work/e"
 size=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete" 2>/dev/null || echo 0)
@@ -314,10 +306,9 @@ p1=$!
 wait_for_partial 0   # the first holds the blob's lock now, for ~4 s
 "$VIT" pull test/fashion >"$work/o2" 2>"$work/e2" &
 p2=$!
-bg_pids="$p1 $p2"
+track_pid "$p1"; track_pid "$p2"
 wait "$p1"; rc1=$?
 wait "$p2"; rc2=$?
-bg_pids=""
 no_faults
 check_eq "both succeed" "$rc1 $rc2" "0 0"
 check "same snapshot printed" cmp -s "$work/o1" "$work/o2"
