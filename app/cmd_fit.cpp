@@ -19,6 +19,7 @@
 #include "inputs.hpp"
 #include "linear_probe.hpp"
 #include "pipeline.hpp"
+#include "process.hpp"
 #include "progress.hpp"
 #include "safetensors_write.hpp"
 
@@ -75,6 +76,7 @@ ProbeData embed(VitModel& model, const Folder& f, int batch_size, std::vector<st
     po.decode_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     po.output_dim = d.e;
     po.rank = false;
+    po.cancelled = [] { return interrupted(); };
     po.run = [&model](const float* images, std::int64_t B, const std::uint64_t*, float* out) {
         model.forward_features(images, B, out, FeaturePool::Head);
     };
@@ -102,17 +104,38 @@ ProbeData embed(VitModel& model, const Folder& f, int batch_size, std::vector<st
         },
         po);
     progress.finish();
+    if (interrupted()) throw std::runtime_error("interrupted: nothing written");
     return d;
+}
+
+// How config.json names the backbone: relative to the model directory when that leads to it (so the two can be
+// moved together), else absolute. `out_dir` need not exist yet; its parent does.
+std::string backbone_reference(const fs::path& backbone, const fs::path& out_dir) {
+    std::error_code ec;
+    const fs::path parent = fs::canonical(out_dir.parent_path().empty() ? fs::path(".") : out_dir.parent_path(), ec);
+    if (ec) return backbone.string();
+    const fs::path rel = backbone.lexically_relative(parent / out_dir.filename());
+    if (rel.empty()) return backbone.string();
+    // The relative path is read from inside the new directory: ".." steps out of it, so `parent / rel` minus its
+    // first ".." must be the backbone itself (a symlinked parent could make the lexical answer wrong).
+    auto it = rel.begin();
+    if (it == rel.end() || *it != "..") return backbone.string();
+    fs::path from_parent = parent;
+    for (++it; it != rel.end(); ++it) from_parent /= *it;
+    if (!fs::equivalent(from_parent, backbone, ec) || ec) return backbone.string();
+    return rel.generic_string();
 }
 
 void write_json(const fs::path& p, const nlohmann::json& j) {
     std::ofstream out(p);
     out << j.dump(2) << "\n";
-    if (!out) throw std::runtime_error(p.string() + ": write error");
+    out.close();
+    if (!out) throw std::runtime_error("write error on " + p.filename().string());
 }
 
 int run_fit(const FitOptions& o) {
     const auto start = std::chrono::steady_clock::now();
+    install_interrupt_handlers();  // a signal stops the embedding; SIGXFSZ becomes a write error (nothing kept)
     const fs::path out_dir = o.output;
     std::error_code ec;
     if (fs::exists(out_dir, ec))
@@ -198,7 +221,7 @@ int run_fit(const FitOptions& o) {
     const fs::path tmp = tmpl;
     try {
         nlohmann::json cfg;
-        cfg["backbone"] = backbone.string();
+        cfg["backbone"] = backbone_reference(backbone, out_dir);
         cfg["head"] = "head.safetensors";
         cfg["labels"] = train.classes;
         cfg["description"] = "vit fit: a logistic-regression head on the features of " + backbone.string();
@@ -209,9 +232,9 @@ int run_fit(const FitOptions& o) {
         if (!h) throw std::runtime_error("write error on head.safetensors");
         write_json(tmp / "fit_report.json", report);
         fs::rename(tmp, out_dir);
-    } catch (...) {
+    } catch (const std::exception& e) {
         fs::remove_all(tmp, ec);
-        throw;
+        throw std::runtime_error(o.output + ": " + e.what() + " (nothing written)");
     }
     std::cout << report.dump(2) << "\n";
     return kOk;

@@ -373,8 +373,13 @@ ModelSpec load_fitted_spec(const json& j, const std::filesystem::path& config_fi
         if (!j.contains(k)) throw ModelError(std::string(k) + " is missing (a model with a backbone needs it)");
     if (!j["backbone"].is_string()) throw ModelError("backbone must be a directory name, got " + brief(j["backbone"]));
     if (!j["head"].is_string()) throw ModelError("head must be a file name, got " + brief(j["head"]));
-    fs::path bb = j["backbone"].get<std::string>();
-    if (bb.is_relative()) bb = base / bb;
+    const std::string named = j["backbone"].get<std::string>();
+    fs::path bb = named;
+    if (bb.is_relative()) bb = base / bb;  // relative to this config's directory, not to the working directory
+    std::error_code ec;
+    if (!fs::is_directory(bb, ec))
+        throw ModelError("backbone \"" + named + "\": no model directory at " + bb.string() +
+                         " (moved or deleted? a relative backbone is resolved against the config's directory)");
     ModelSpec spec = load_model_dir(bb);
     spec.config_path = config_file;
     fs::path head = j["head"].get<std::string>();

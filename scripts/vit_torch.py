@@ -105,12 +105,15 @@ class VisionTransformer(nn.Module):
         x = self.blocks(x)
         return self.norm(x)
 
-    def forward_head(self, x):                  # (B, T, D) -> (B, K)
+    def forward_pre_logits(self, x):            # (B, T, D) -> (B, D): what the head sees (timm's pre_logits)
         if self.cfg["global_pool"] == "avg":
             x = x[:, 1:].mean(dim=1) if self.cls_token is not None else x.mean(dim=1)
         else:
             x = x[:, 0]
-        return self.head(self.fc_norm(x))
+        return self.fc_norm(x)
+
+    def forward_head(self, x):                  # (B, T, D) -> (B, K)
+        return self.head(self.forward_pre_logits(x))
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
