@@ -168,7 +168,10 @@ InputRun::InputRun(const InputCliOptions& o, const DoneFilter& is_done) : o_(o) 
     }
     in.list = o.files_from;
     in.list_delim = o.null_sep ? '\0' : '\n';
-    in.cancelled = [] { return interrupted(); };
+    // A signal ends the run through the pipeline (PipelineOptions::cancelled): it finishes the batch in flight,
+    // taking that batch's remaining inputs from the list, and then says it takes no more (no_more_input); only
+    // then does a wait for the list (a pipe) give up.
+    in.cancelled = [flag = no_more_input_] { return flag->load(); };
     list_ = std::make_unique<InputList>(o.inputs, in);
     list_->warn = [](const std::string& m) { warn(text_field(m)); };
 }
@@ -183,8 +186,10 @@ void InputRun::list_inputs() {
         while (list_->next(item)) all_.push_back(item);
         total_ = static_cast<std::int64_t>(all_.size());
     }
+    // No check for a signal here: after SIGINT/SIGTERM/SIGHUP the pipeline still takes the inputs of the batch in
+    // flight, so every batch written is whole and a resumed run (--skip-done) batches its inputs exactly as an
+    // uninterrupted run would (the logits depend on the batch's shape); then it stops asking.
     source_ = [this](SourceItem& item) {
-        if (interrupted()) return false;
         if (o_.files_from.empty()) return next_ < all_.size() && (item = all_[next_++], true);
         return list_->next(item);
     };
@@ -196,6 +201,7 @@ PipelineOptions InputRun::pipeline() const {
     po.align = o_.shard_block;
     po.stall_ms = list_->list_may_stall() ? o_.batch_wait_ms : 0;
     po.cancelled = [] { return interrupted(); };
+    po.no_more_input = [flag = no_more_input_] { *flag = true; };
     po.max_pixels = o_.max_pixels;
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // Decoders run at idle priority in the gaps inference leaves (see PipelineOptions::background_decode), so

@@ -4,6 +4,7 @@
 // options set.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -71,7 +72,8 @@ public:
     // front, so the progress bar knows their number.
     void list_inputs();
 
-    // Batch size, shard alignment, --batch-wait, --max-pixels, decode threads and the interrupt check.
+    // Batch size, shard alignment, --batch-wait, --max-pixels, decode threads, the interrupt check and the end of
+    // a list's wait once the pipeline takes no more inputs.
     PipelineOptions pipeline() const;
 
     // Streams the inputs through the model with `po`, handing each result to `write` in input order; counts the
@@ -91,6 +93,8 @@ private:
     std::size_t next_ = 0;
     std::int64_t total_ = -1;  // -1: streamed, unknown
     InputSource source_;
+    // Set by the pipeline once it takes no more inputs (see PipelineOptions::no_more_input): ends a list's wait.
+    std::shared_ptr<std::atomic<bool>> no_more_input_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace vit::app

@@ -146,9 +146,14 @@ public:
     }
 
     // Next item in input order. `partial`: the caller holds inputs of an unfinished batch (a stall may cut it).
+    // Once the run is cancelled: kCancelled between batches (nothing new is started); within a batch, items keep
+    // coming until kCancelled after cancel_grace_ms without one (the caller then ends with the batch it holds).
     Next next(Item& out, std::uint64_t& seq, bool partial) {
         std::unique_lock<std::mutex> lk(m_);
+        std::optional<Clock::time_point> give_up;  // when a cancelled run stops waiting for this item
         for (;;) {
+            poll_cancel();
+            if (cancel_seen_ && !partial) return Next::kCancelled;
             auto it = ready_.find(consumed_);
             if (it != ready_.end()) {
                 out = std::move(it->second);
@@ -159,8 +164,17 @@ public:
             }
             if (!fatal_.empty()) return Next::kEnd;
             if ((exhausted_ || stop_) && in_flight_ == 0 && claimed_ == consumed_) return Next::kEnd;
-            if (opt_.cancelled && opt_.cancelled()) return Next::kCancelled;
             auto wait = std::chrono::milliseconds(100);
+            if (cancel_seen_) {
+                const auto now = Clock::now();
+                if (!give_up) give_up = now + std::chrono::milliseconds(std::max(0, opt_.cancel_grace_ms));
+                if (now >= *give_up) {
+                    gave_up_ = true;
+                    return Next::kCancelled;
+                }
+                wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*give_up - now) +
+                                          std::chrono::milliseconds(1));
+            }
             if (partial && opt_.stall_ms > 0 && in_source_ && claimed_ == consumed_) {
                 const auto waited = Clock::now() - source_since_;
                 const auto limit = std::chrono::milliseconds(opt_.stall_ms);
@@ -173,18 +187,23 @@ public:
     }
 
     void stop() {
-        std::lock_guard<std::mutex> lk(m_);
-        stop_ = true;
-        space_cv_.notify_all();
-        ready_cv_.notify_all();
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            stop_ = true;
+            space_cv_.notify_all();
+            ready_cv_.notify_all();
+        }
+        if (opt_.no_more_input) opt_.no_more_input();
     }
 
     // Stops the decoders and waits for them: all of them, or, after `grace`, those that are not stuck in a
-    // decode; a decoder inside the source is always waited for (the source refers to the caller's state).
+    // decode; a decoder inside the source is always waited for (the source refers to the caller's state). A
+    // cancelled run that already waited out its grace for a decoder does not wait that long again.
     // Returns which decoders have finished (they can be joined; the others must be detached).
     std::vector<char> finish(std::chrono::milliseconds grace) {
         stop();
         std::unique_lock<std::mutex> lk(m_);
+        if (gave_up_) grace = std::min(grace, std::chrono::milliseconds(100));
         auto all_done = [&] { return std::all_of(done_.begin(), done_.end(), [](char d) { return d != 0; }); };
         done_cv_.wait_for(lk, grace, all_done);
         done_cv_.wait(lk, [&] { return !in_source_; });
@@ -201,15 +220,24 @@ public:
     }
     std::int64_t input_size() const { return input_size_; }
 
+    // Whether the run has been asked to stop (polls `cancelled` once more).
+    bool cancelled() {
+        std::lock_guard<std::mutex> lk(m_);
+        poll_cancel();
+        return cancel_seen_;
+    }
+
 private:
     void decode_loop() {
         if (opt_.background_decode) {
             // Decoding runs in the CPU time inference leaves idle (OpenMP barriers, the serial parts of a
             // forward pass, waits between batches): a third runnable thread at normal priority would preempt one
             // of the inference threads, and the whole OpenMP team then waits for it at every barrier.
+            std::lock_guard<std::mutex> lk(m_);
+            idle_.push_back(pthread_self());
             sched_param param{};
             param.sched_priority = 0;
-            pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+            if (!cancel_seen_) pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
         }
         for (;;) {
             SourceItem si;
@@ -268,6 +296,17 @@ private:
         }
     }
 
+    // With m_ held. Once cancelled, nothing more is inferred but the batch in flight, which may wait for the
+    // decoders: they leave the idle priority (on a busy machine an idle-priority thread can wait seconds for a
+    // CPU). Without the privilege to raise a thread's priority (CAP_SYS_NICE) they stay where they are.
+    void poll_cancel() {
+        if (cancel_seen_ || !opt_.cancelled || !opt_.cancelled()) return;
+        cancel_seen_ = true;
+        sched_param param{};
+        param.sched_priority = 0;
+        for (const pthread_t t : idle_) pthread_setschedparam(t, SCHED_OTHER, &param);
+    }
+
     void fail(const std::string& message) {
         std::lock_guard<std::mutex> lk(m_);
         if (fatal_.empty()) fatal_ = message;
@@ -290,6 +329,8 @@ private:
     int in_flight_ = 0;
     bool exhausted_ = false, stop_ = false;
     bool in_source_ = false;
+    bool cancel_seen_ = false, gave_up_ = false;  // the run was cancelled; a batch was cut by cancel_grace_ms
+    std::vector<pthread_t> idle_;                 // decoders at idle priority (joinable until finish())
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;
@@ -366,6 +407,10 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
         std::vector<std::uint64_t> positions;  // of the decoded inputs, in batch order
         for (;;) {
             std::pair<std::uint64_t, Item> next;
+            if (carry && stream->cancelled()) {
+                cancelled = true;  // the next batch's first item: not started
+                break;
+            }
             if (carry) {
                 next = std::move(*carry);
                 carry.reset();

@@ -50,9 +50,18 @@ struct PipelineOptions {
     // A partial batch has another shape than the full one, so its logits may differ in the last bits (~1e-6) from
     // a run that did not stall; 0 keeps every batch whole.
     int stall_ms = 0;
-    // Polled about every 100 ms (cheap, non-blocking): true stops the run (a signal). The batch whose inputs are
-    // all decoded runs and its results are delivered; nothing else is started.
+    // Polled about every 100 ms (cheap, non-blocking): true asks the run to stop (a signal). It stops at the end of
+    // the batch in flight: no new batch is started, inputs decoded ahead for later batches are dropped, and the
+    // batch being gathered still takes its remaining inputs from the source, runs whole and is delivered. So a
+    // cancelled run delivers whole batches, and a resumed run (the delivered inputs skipped) computes exactly the
+    // batches an uninterrupted run would. Only when the next input of that batch does not arrive within
+    // cancel_grace_ms (a silent pipe, a FIFO input with no writer) is the batch cut to what has arrived.
     std::function<bool()> cancelled;
+    int cancel_grace_ms = 500;
+    // Called once the run takes no more inputs (it has ended, stopped, failed or been cancelled), before it waits
+    // for a decoder that is inside the source: a source that blocks waiting for input (a pipe) must return false
+    // soon after. Called from the caller's thread; must not block.
+    std::function<void()> no_more_input;
     // What runs on each batch of preprocessed images [B, C, S, S] (B >= 1, the decoded inputs of one batch, with
     // their input positions): writes output_dim floats per image to out. Unset: the model's forward (logits).
     // `vit embed` runs forward_features; `vit explain` the forward pass with an attention sink.
@@ -63,7 +72,8 @@ struct PipelineOptions {
 
 // Supplies inputs one at a time with their position in the full input order (before any sharding or skipping)
 // and, for an input known to be unusable, its error; returns false when there are no more. Called from one
-// thread at a time; it may block waiting for input, but must return soon after `cancelled` turns true.
+// thread at a time; it may block waiting for input, but must return soon after PipelineOptions::no_more_input
+// has been called (a source that does not wait for it: soon after `cancelled` turns true).
 using InputSource = std::function<bool(SourceItem& item)>;
 // Receives each result in input order; return false to stop the run early (e.g. --fail-fast).
 using ResultSink = std::function<bool(ClassifyResult&&)>;

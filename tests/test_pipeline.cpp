@@ -1,12 +1,19 @@
-// The streaming pipeline's pure parts: top-k with NaN/Inf logits (a strict weak ordering, NaN last) and the
-// batch cells that make sharded and unsharded runs batch alike; the input list's shard parsing.
+// The streaming pipeline: top-k with NaN/Inf logits (a strict weak ordering, NaN last), the batch cells that make
+// sharded and unsharded runs batch alike, the input list's shard parsing, and how a cancelled run ends (whole
+// batches; a batch cut only after the grace).
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
+#include "config.hpp"
 #include "inputs.hpp"
 #include "pipeline.hpp"
+#include "test_util.hpp"
 
 using namespace vit;
 
@@ -100,4 +107,96 @@ TEST_CASE("parse_shard: K/N with decimal digits only, whatever the bytes") {
     for (const char* bad : {"8/8", "1/0", "/2", "1/", "a/2", "1/2/3", "-1/2", " 1/2", "1/2 ", "\xd9\xa1/2", "\xff/2",
                             "1/\xb2", "1000000000000/2"})
         CHECK_THROWS_AS(parse_shard(bad, k, n), std::invalid_argument);
+}
+
+namespace {
+
+// The built-in Fashion-MNIST model and its eight sample images, handed out in turn as positions 0, 1, 2, ...
+struct CancelRun {
+    VitModel model{load_model_dir(test::source_dir() / "models" / "fashion-vit")};
+    std::vector<std::string> images;
+    std::atomic<bool> cancel{false}, released{false};
+    std::vector<std::uint64_t> delivered;
+    PipelineOptions po;
+
+    CancelRun() {
+        for (const char* n : {"ankle_boot", "bag", "dress", "pullover", "sandal", "sneaker", "trouser", "tshirt_top"})
+            images.push_back((test::source_dir() / "samples" / "fashion" / (std::string(n) + ".png")).string());
+        po.batch_size = 4;
+        po.decode_threads = 1;
+        po.background_decode = false;  // a busy machine would starve an idle-priority decoder past the pauses below
+        po.cancelled = [this] { return cancel.load(); };
+        po.no_more_input = [this] { released = true; };
+    }
+    SourceItem item(std::uint64_t position) const { return {images[position % images.size()], position, {}}; }
+    void run(const InputSource& source, const std::function<void(std::uint64_t)>& on_result = {}) {
+        classify_stream(
+            model, source,
+            [&](ClassifyResult&& r) {
+                CHECK(r.ok());
+                delivered.push_back(r.seq);
+                if (on_result) on_result(r.seq);
+                return true;
+            },
+            po);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("cancel between batches: the batch being delivered is the last, inputs decoded ahead are dropped") {
+    CancelRun t;
+    std::uint64_t next = 0;
+    t.run([&](SourceItem& it) { return next < 40 && (it = t.item(next++), true); },
+          [&](std::uint64_t seq) {
+              if (seq == 1) t.cancel = true;  // during the first batch's delivery
+          });
+    CHECK(t.delivered == std::vector<std::uint64_t>{0, 1, 2, 3});
+    CHECK(t.released);
+}
+
+TEST_CASE("cancel before the first input: nothing is run") {
+    CancelRun t;
+    t.cancel = true;
+    std::uint64_t next = 0;
+    t.run([&](SourceItem& it) { return next < 40 && (it = t.item(next++), true); });
+    CHECK(t.delivered.empty());
+}
+
+TEST_CASE("cancel inside a batch: its remaining inputs are still taken, it runs whole, the next is not started") {
+    CancelRun t;
+    // Positions 0-5 at once; position 6, the third input of the batch 4-7, after a pause in which the batch 0-3
+    // runs and 4 and 5 are taken (the consumer then waits inside the batch); the signal comes 50 ms before 6 and 7
+    // do (the grace is 500 ms); later inputs come at once.
+    std::uint64_t next = 0;
+    t.run([&](SourceItem& it) {
+        if (next >= 40) return false;
+        if (next == 6) std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+        if (next == 6 || next == 7) {
+            t.cancel = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        it = t.item(next++);
+        return true;
+    });
+    CHECK(t.delivered == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("cancel inside a batch whose next input never comes: cut after the grace, the source released") {
+    CancelRun t;
+    t.po.cancel_grace_ms = 300;
+    std::uint64_t next = 0;
+    std::chrono::steady_clock::time_point signalled{};
+    t.run([&](SourceItem& it) {
+        if (next < 6) return it = t.item(next++), true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the consumer waits inside the batch 4-7
+        signalled = std::chrono::steady_clock::now();
+        t.cancel = true;
+        while (!t.released) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a silent pipe
+        return false;
+    });
+    const auto waited = std::chrono::steady_clock::now() - signalled;
+    CHECK(t.delivered == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
+    CHECK(waited >= std::chrono::milliseconds(300));
+    CHECK(waited < std::chrono::milliseconds(5000));  // bounded: it did not wait for the input that never came
 }

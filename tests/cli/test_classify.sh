@@ -119,6 +119,65 @@ check "SIGTERM mid-run commits what is done" test -s "$work/out.jsonl"
 check "every line a complete record" bash -c "jq -e '.top_k | length == 5' '$work/out.jsonl' >/dev/null"
 check "interrupted run reported as not complete (exit != 0)" test "$rc" -ne 0
 check "no temporary left behind" bash -c "! ls -a '$work' | grep -q vit-tmp"
+# SIGTERM while the third input of a batch of 4 is awaited (--batch-wait 0: whole batches from a pipe): the run
+# still reads the batch's third and fourth inputs, arriving 0.2 s after the signal, runs the batch whole and stops
+# before the next one, so the results hold whole batches and a resume batches like an uninterrupted run.
+mkfifo "$work/list.fifo"
+"$VIT" classify -m "$MODEL" --format jsonl -b 4 --batch-wait 0 --files-from "$work/list.fifo" -o "$work/blk.jsonl" 2>/dev/null &
+pid=$!
+exec 3>"$work/list.fifo"
+printf '%s\n' "$d/a.bmp" "$d/b.jpg" >&3
+blk_tmp() { [[ -n $(find "$work" -maxdepth 1 -name '.blk.jsonl.vit-tmp-*' 2>/dev/null) ]]; }
+waits_for 30 blk_tmp   # the temporary output exists: vit's signal handlers are in place
+sleep 1
+kill -TERM $pid
+sleep 0.2
+for i in $(seq 1 10); do echo "$d/g.png"; done >&3
+exec 3>&-
+wait $pid; rc=$?
+check_eq "SIGTERM inside a batch: the batch is finished, the next not started" "$(wc -l <"$work/blk.jsonl")" 4
+check_eq "  and the run says it was interrupted (exit 1)" "$rc" 1
+# A producer that stays silent after the signal: the batch is cut to what arrived, within a second.
+rm -f "$work/list.fifo"
+mkfifo "$work/list.fifo"
+"$VIT" classify -m "$MODEL" --format jsonl -b 4 --batch-wait 0 --files-from "$work/list.fifo" -o "$work/blk.jsonl" 2>/dev/null &
+pid=$!
+exec 3>"$work/list.fifo"
+printf '%s\n' "$d/a.bmp" "$d/b.jpg" >&3
+waits_for 30 blk_tmp   # the temporary output exists: vit's signal handlers are in place
+sleep 1
+t0=$(date +%s.%N)
+kill -TERM $pid
+wait $pid; rc=$?
+took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+exec 3>&-
+check_eq "SIGTERM inside a batch whose producer is silent: the 2 inputs that arrived are written" "$(wc -l <"$work/blk.jsonl")" 2
+check "  within 1.5 s (took $took s)" awk "BEGIN {exit !($took < 1.5)}"
+check_eq "  exit 1" "$rc" 1
+# SIGTERM in the middle of a run over a folder: whole batches are kept, and the resume (--skip-done) writes the
+# rest with the logits of an uninterrupted run, bit for bit (DeiT-tiny, ~20 ms an image: surely mid-run).
+big=$SRC/models/deit-tiny-imagenet
+mkdir -p "$work/many"
+i=0
+for r in $(seq 1 15); do
+  for f in "$PRE"/conv_rgb.bmp "$PRE"/exif_o1.jpg "$PRE"/conv_rgb.webp "$PRE"/conv_gray.png "$PRE"/conv_rgba.png \
+    "$SRC"/samples/chelsea.png "$SRC"/samples/coffee.png "$SRC"/samples/rocket.jpg; do
+    i=$((i + 1))
+    cp "$f" "$work/many/$(printf '%03d' $i).${f##*.}"
+  done
+done
+run_many() { "$VIT" classify -m "$big" --format jsonl --logits -b 8 -t 1 "$work/many" "$@" 2>/dev/null; }
+run_many -o "$work/full.jsonl"
+"$VIT" classify -m "$big" --format jsonl --logits -b 8 -t 1 "$work/many" -o "$work/part1.jsonl" 2>/dev/null &
+pid=$!
+track_pid $pid
+for _ in $(seq 1 300); do [[ -n $(find "$work" -maxdepth 1 -name '.part1.jsonl.vit-tmp-*' -size +0 2>/dev/null) ]] && break; sleep 0.05; done
+kill -TERM $pid; wait $pid; rc=$?
+kept=$(wc -l <"$work/part1.jsonl")
+check_eq "SIGTERM mid-folder: exit 1" "$rc" 1
+check "  whole batches of 8 kept ($kept of $i records)" test $((kept % 8)) -eq 0 -a "$kept" -gt 0 -a "$kept" -lt "$i"
+run_many --skip-done "$work/part1.jsonl" -o "$work/part2.jsonl"
+check "  first run + resume = the uninterrupted run, byte for byte" cmp <(cat "$work/part1.jsonl" "$work/part2.jsonl") "$work/full.jsonl"
 "$VIT" classify -m "$MODEL" --format jsonl "$d/a.bmp" -o "$work/one.jsonl" 2>/dev/null
 check_eq "--output holds the records" "$(jq -r .path "$work/one.jsonl")" "$d/a.bmp"
 

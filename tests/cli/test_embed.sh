@@ -88,6 +88,33 @@ cp "$a" "$work/in.jpg"
 check_eq "--output that is also an input refused, the image intact" "$rc:$(cmp -s "$a" "$work/in.jpg" && echo same)" "1:same"
 "$VIT" embed -m "$MODEL" - - < "$a" >/dev/null 2>"$work/err"; rc=$?
 check_eq "'-' twice refused" "$rc:$(cat "$work/err")" "1:vit: error: '-' (an image on stdin) can be given only once"
+# Interrupted while a producer is silent: what is finished is committed (jsonl records; npy rows, header patched).
+sig_caught() {  # true once vit itself (not the forked shell) catches SIGTERM
+  [[ $(readlink "/proc/$1/exe") == "$VIT" ]] && (((16#$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status") >> 14) & 1))
+}
+for fmt in jsonl npy; do
+  rm -f "$work/feed"; mkfifo "$work/feed"
+  (echo "$a"; exec sleep 60) >"$work/feed" &
+  feeder=$!
+  track_pid $feeder
+  "$VIT" embed -m "$MODEL" -b 4 -f $fmt --files-from "$work/feed" -o "$work/int.$fmt" 2>/dev/null &
+  pid=$!
+  track_pid $pid
+  waits_for 30 sig_caught $pid
+  # the partial batch runs after --batch-wait (250 ms): wait for its record (or row path) in the temporary
+  rec=$work/.int.jsonl.vit-tmp-*
+  [[ $fmt == npy ]] && rec=$work/.int.npy.paths.txt.vit-tmp-*
+  waits_for 30 bash -c "compgen -G '$rec' >/dev/null && test -s $rec"
+  kill -TERM $pid; wait $pid; rc=$?
+  kill $feeder 2>/dev/null
+  check_eq "$fmt: SIGTERM while the list is silent -> exit 1" "$rc" 1
+  if [[ $fmt == jsonl ]]; then
+    check_eq "  the finished record committed" "$(jq -r .path "$work/int.jsonl")" "$a"
+  else
+    check_eq "  the finished row committed" "$(cat "$work/int.npy.paths.txt")" "$a"
+    check "  header holds shape (1, $dim)" grep -aq "'shape': ( *1, $dim)" "$work/int.npy"
+  fi
+done
 
 echo "== fit"
 # Two visually distinct classes: the photo fixtures and flat colour images made here.
