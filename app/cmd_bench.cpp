@@ -28,15 +28,15 @@ struct BenchOptions {
 double peak_rss_mb() {
     struct rusage ru {};
     ::getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;  // Linux reports KiB
+    return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 double percentile(std::vector<double> v, double q) {
     std::sort(v.begin(), v.end());
-    const double pos = q * (v.size() - 1);
+    const double pos = q * static_cast<double>(v.size() - 1);
     const auto lo = static_cast<std::size_t>(pos);
     const auto hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
 int run_bench(const BenchOptions& o) {
@@ -64,7 +64,7 @@ int run_bench(const BenchOptions& o) {
         times.push_back(ms(clock::now() - t1));
     }
     const double median = percentile(times, 0.5), p90 = percentile(times, 0.9), p99 = percentile(times, 0.99);
-    const double ips = B * 1000.0 / median;
+    const double ips = static_cast<double>(B) * 1000.0 / median;
     const double gflops = model->gflops_per_image() * ips;
     nlohmann::json j = {{"model", model->spec().config_path.string()},
                         {"precision", to_string(model->precision())},
@@ -76,7 +76,7 @@ int run_bench(const BenchOptions& o) {
                         {"median_ms", median},
                         {"p90_ms", p90},
                         {"p99_ms", p99},
-                        {"ms_per_image", median / B},
+                        {"ms_per_image", median / static_cast<double>(B)},
                         {"images_per_s", ips},
                         {"gflops_per_image", model->gflops_per_image()},
                         {"achieved_gflops", gflops},
@@ -92,7 +92,7 @@ int run_bench(const BenchOptions& o) {
     std::printf("first inference  %.1f ms\n", first_ms);
     std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99,
                 o.iterations);
-    std::printf("per image        %.2f ms, %.1f images/s\n", median / B, ips);
+    std::printf("per image        %.2f ms, %.1f images/s\n", median / static_cast<double>(B), ips);
     std::printf("compute          %.1f GFLOP/s (%.2f GFLOP per image)\n", gflops, model->gflops_per_image());
     std::printf("peak RSS         %.1f MB\n", peak_rss_mb());
     return kOk;

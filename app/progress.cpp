@@ -31,15 +31,15 @@ void Progress::draw(bool force) {
     last_draw_ = now;
     drawn_ = true;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0 ? done_ / secs : 0;
+    const double rate = secs > 0 ? static_cast<double>(done_) / secs : 0;
     char line[256];
     if (total_ >= 0) {
         const int width = 30;
-        const double frac = total_ > 0 ? static_cast<double>(done_) / total_ : 1.0;
+        const double frac = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
         const int fill = static_cast<int>(frac * width);
         std::string bar(fill, '#');
         bar.resize(width, '-');
-        const double eta = rate > 0 ? (total_ - done_) / rate : 0;
+        const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
         std::snprintf(line, sizeof line, "\r[%s] %lld/%lld  %.1f img/s  ETA %02d:%02d  failed %lld", bar.c_str(),
                       static_cast<long long>(done_), static_cast<long long>(total_), rate, static_cast<int>(eta) / 60,
                       static_cast<int>(eta) % 60, static_cast<long long>(failed_));
@@ -82,11 +82,11 @@ void DownloadProgress::update(const std::string& file, std::int64_t done, std::i
     last_draw_ = now;
     drawn_ = true;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0.05 ? (done - start_bytes_) / secs : 0;
+    const double rate = secs > 0.05 ? static_cast<double>(done - start_bytes_) / secs : 0;
     std::string line = "\r" + file + "  ";
     if (total > 0) {
         const int width = 24;
-        const int fill = static_cast<int>(static_cast<double>(done) / total * width);
+        const int fill = static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * width);
         std::string bar(std::min(fill, width), '#');
         bar.resize(width, '-');
         line += "[" + bar + "] " + human_bytes(done) + " / " + human_bytes(total);
@@ -95,7 +95,7 @@ void DownloadProgress::update(const std::string& file, std::int64_t done, std::i
     }
     line += "  " + human_bytes(static_cast<std::int64_t>(rate)) + "/s";
     if (total > 0 && rate > 0) {
-        const int eta = static_cast<int>((total - done) / rate);
+        const int eta = static_cast<int>(static_cast<double>(total - done) / rate);
         char buf[32];
         std::snprintf(buf, sizeof buf, "  ETA %02d:%02d", eta / 60, eta % 60);
         line += buf;

@@ -309,24 +309,6 @@ void to_json(json& j, const PreprocessConfig& c) {
              {"std", c.std}};
 }
 
-// Read, not stat'ed: `--config <(...)` is a pipe.
-std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec))
-        throw ModelError(p.string() + ": is a directory, expected a " + what + " file");
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw ModelError(p.string() + ": cannot open " + what + " file");
-    std::string text;
-    char buf[1 << 16];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        text.append(buf, static_cast<std::size_t>(in.gcount()));
-        if (text.size() > limit)
-            throw ModelError(p.string() + ": " + what + " file is larger than " + std::to_string(limit >> 20) + " MiB");
-    }
-    if (in.bad()) throw ModelError(p.string() + ": cannot read " + what + " file");
-    return text;
-}
-
 namespace {
 
 std::vector<std::string> read_labels_file(const std::filesystem::path& p) {

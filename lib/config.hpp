@@ -138,7 +138,4 @@ ModelSpec load_model_dir(const std::filesystem::path& dir, int image_size = 0);
 // the patch size.
 void set_image_size(ModelSpec& spec, int image_size);
 
-// The whole of a small text file (config, labels), refused past `limit` bytes; ModelError names the file.
-std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit);
-
 }  // namespace vit

@@ -27,9 +27,9 @@ struct EvalResult {
     std::vector<std::string> warnings;  // folders mapped by position, empty class folders
     double seconds = 0;
 
-    double top1() const { return n ? static_cast<double>(top1_correct) / n : 0; }
-    double top5() const { return n ? static_cast<double>(top5_correct) / n : 0; }
-    double images_per_s() const { return seconds > 0 ? n / seconds : 0; }
+    double top1() const { return n ? static_cast<double>(top1_correct) / static_cast<double>(n) : 0; }
+    double top5() const { return n ? static_cast<double>(top5_correct) / static_cast<double>(n) : 0; }
+    double images_per_s() const { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
 };
 
 struct EvalOptions {

@@ -55,10 +55,8 @@ const json& section(const json& j, const char* key) {
 }  // namespace
 
 ModelSpec load_timm_dir(const fs::path& dir, const json& j) {
-    const fs::path file = dir / "config.json";
-    ModelSpec spec;
-    spec.config_path = file;
-    spec.format = "timm";
+    ModelSpec spec = hub_spec(dir, "timm");
+    const fs::path file = spec.config_path;
     find_hub_weights(dir, spec);
     Shapes shapes;
     {

@@ -225,10 +225,8 @@ void read_preprocessor(const fs::path& dir, const HfFamily& fam, ModelSpec& spec
 }  // namespace
 
 ModelSpec load_transformers_dir(const fs::path& dir, const json& j) {
-    const fs::path file = dir / "config.json";
-    ModelSpec spec;
-    spec.config_path = file;
-    spec.format = "transformers";
+    ModelSpec spec = hub_spec(dir, "transformers");
+    const fs::path file = spec.config_path;
     const HfFamily* fam = nullptr;
     try {
         if (!j["model_type"].is_string())

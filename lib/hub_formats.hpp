@@ -16,6 +16,9 @@ namespace vit {
 ModelSpec load_transformers_dir(const std::filesystem::path& dir, const nlohmann::json& config);
 ModelSpec load_timm_dir(const std::filesystem::path& dir, const nlohmann::json& config);
 
+// The spec both loaders start from: config_path DIR/config.json and the format's name ("transformers", "timm").
+ModelSpec hub_spec(const std::filesystem::path& dir, const char* format);
+
 // The weights of a Hub directory: model.safetensors, else the shards named by model.safetensors.index.json.
 // A directory with only PyTorch pickles (pytorch_model.bin, *.pth) is refused with a pointer to the exporter.
 void find_hub_weights(const std::filesystem::path& dir, ModelSpec& spec);

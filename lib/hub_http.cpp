@@ -186,7 +186,7 @@ Http::Http(const Settings& s) : endpoint_origin_(origin_of(s.endpoint)), token_(
 
 Http::~Http() { curl_easy_cleanup(curl_); }
 
-void Http::prepare(const std::string& url) {
+Http::HeaderList Http::prepare(const std::string& url, void* transfer, char* errbuf, const char* extra_header) {
     curl_easy_reset(curl_);
     curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl_, CURLOPT_USERAGENT, kUserAgent);
@@ -200,6 +200,17 @@ void Http::prepare(const std::string& url) {
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl_, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(curl_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, transfer);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, transfer);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, transfer);
+    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
+    HeaderList hdrs(nullptr, curl_slist_free_all);
+    // libcurl drops a custom Authorization header when a redirect leaves this host.
+    if (!token_.empty() && origin_of(url) == endpoint_origin_)
+        hdrs.reset(curl_slist_append(hdrs.release(), ("Authorization: Bearer " + token_).c_str()));
+    if (extra_header) hdrs.reset(curl_slist_append(hdrs.release(), extra_header));
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, hdrs.get());
+    return hdrs;
 }
 
 bool Http::sleep_backoff(int failures, const CancelFn& cancelled) {
@@ -226,21 +237,12 @@ Response Http::fetch(const std::string& url0, bool head, const CancelFn& cancell
         BytesFn progress = [&](std::int64_t, std::int64_t) { return !(cancelled && cancelled()); };
         t.progress = &progress;
         char errbuf[CURL_ERROR_SIZE] = {0};
-        prepare(url);
-        curl_slist* hdrs = nullptr;
-        const std::string auth = "Authorization: Bearer " + token_;
-        if (!token_.empty() && origin_of(url) == endpoint_origin_) hdrs = curl_slist_append(hdrs, auth.c_str());
-        hdrs = curl_slist_append(hdrs, "Accept-Encoding: identity");
-        curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, &t);
+        HeaderList hdrs = prepare(url, &t, errbuf, "Accept-Encoding: identity");
         curl_easy_setopt(curl_, CURLOPT_TIMEOUT, 120L);
         if (head) curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
         const CURLcode rc = curl_easy_perform(curl_);
         curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
-        curl_slist_free_all(hdrs);
+        hdrs.reset();
         if (t.stop_requested) throw HubError(HubError::Kind::Interrupted, "interrupted while requesting " + url);
         std::string why;
         if (rc == CURLE_OK) {
@@ -305,18 +307,9 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
         t.expected = expected;
         t.progress = &progress;
         char errbuf[CURL_ERROR_SIZE] = {0};
-        prepare(url);
-        curl_slist* hdrs = nullptr;
-        const std::string auth = "Authorization: Bearer " + token_;
-        // libcurl drops a custom Authorization header when a redirect leaves this host.
-        if (!token_.empty() && origin_of(url) == endpoint_origin_) hdrs = curl_slist_append(hdrs, auth.c_str());
-        curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
+        HeaderList hdrs = prepare(url, &t, errbuf, nullptr);
         curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, &t);
         const std::string range = std::to_string(offset) + "-";
         if (offset > 0) curl_easy_setopt(curl_, CURLOPT_RANGE, range.c_str());
         const CURLcode rc = curl_easy_perform(curl_);
@@ -325,7 +318,7 @@ void Http::download(const std::string& url, const fs::path& part, std::int64_t e
             char* eff = nullptr;
             if (curl_easy_getinfo(curl_, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) r.url = eff;
         }
-        curl_slist_free_all(hdrs);
+        hdrs.reset();
         if (t.write_errno) {
             const bool full = t.write_errno == ENOSPC || t.write_errno == EDQUOT;
             throw HubError(full ? HubError::Kind::DiskFull : HubError::Kind::Network,

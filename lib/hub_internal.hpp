@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 #include "hub.hpp"
 
 typedef void CURL;
+struct curl_slist;
 
 namespace vit::hub::detail {
 
@@ -62,7 +64,11 @@ public:
                   const std::function<void(const Response&)>& on_error);
 
 private:
-    void prepare(const std::string& url);
+    using HeaderList = std::unique_ptr<curl_slist, void (*)(curl_slist*)>;
+    // Resets the handle for one request to url: vit's options, the Transfer the callbacks write to, errbuf for
+    // libcurl's message, and the headers (the token for the endpoint's own origin only, then extra_header if
+    // any). The returned list must outlive the transfer.
+    HeaderList prepare(const std::string& url, void* transfer, char* errbuf, const char* extra_header);
     bool sleep_backoff(int failures, const CancelFn& cancelled);
     CURL* curl_;
     std::string endpoint_origin_, token_;

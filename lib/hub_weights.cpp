@@ -1,5 +1,5 @@
-// Weights discovery for Hub directories (single file, sharded index, pickles refused) and the built-in
-// ImageNet-1k class names.
+// Weights discovery for Hub directories (single file, sharded index, pickles refused), the spec both Hub loaders
+// start from, and the built-in ImageNet-1k class names.
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -11,6 +11,13 @@
 namespace vit {
 
 namespace fs = std::filesystem;
+
+ModelSpec hub_spec(const fs::path& dir, const char* format) {
+    ModelSpec spec;
+    spec.config_path = dir / "config.json";
+    spec.format = format;
+    return spec;
+}
 
 void find_hub_weights(const fs::path& dir, ModelSpec& spec) {
     std::error_code ec;

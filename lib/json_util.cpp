@@ -1,6 +1,7 @@
-// Bounded JSON parsing and message helpers (see json_util.hpp).
+// Bounded JSON parsing, message helpers and small-file reading (see json_util.hpp).
 #include "json_util.hpp"
 
+#include <fstream>
 #include <set>
 #include <vector>
 
@@ -72,6 +73,24 @@ nlohmann::json parse_bounded(const char* begin, const char* end, const JsonLimit
     nlohmann::json::sax_parse(begin, end, &check);
     if (duplicate_key) *duplicate_key = check.duplicate;
     return nlohmann::json::parse(begin, end);
+}
+
+// Read, not stat'ed: `--config <(...)` is a pipe.
+std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec))
+        throw ModelError(p.string() + ": is a directory, expected a " + what + " file");
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw ModelError(p.string() + ": cannot open " + what + " file");
+    std::string text;
+    char buf[1 << 16];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > limit)
+            throw ModelError(p.string() + ": " + what + " file is larger than " + std::to_string(limit >> 20) + " MiB");
+    }
+    if (in.bad()) throw ModelError(p.string() + ": cannot read " + what + " file");
+    return text;
 }
 
 }  // namespace vit

@@ -1,9 +1,11 @@
 // JSON helpers shared by every reader of JSON files (configs, Hub configs, safetensors headers): a bounded parse
-// that refuses hostile nesting before building anything, short value excerpts for error messages, and
-// table-driven enum <-> string mappings.
+// that refuses hostile nesting before building anything, short value excerpts for error messages, table-driven
+// enum <-> string mappings, and the size-bounded read of the small files they come from.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -58,5 +60,9 @@ E enum_from_string(std::initializer_list<EnumName<E>> table, const std::string& 
     }
     throw ModelError(key + " \"" + s + "\" is not one of " + names);
 }
+
+// The whole of a small text file (config, labels, weights index), refused past `limit` bytes; ModelError names
+// the file.
+std::string read_small_file(const std::filesystem::path& p, const char* what, std::uintmax_t limit);
 
 }  // namespace vit

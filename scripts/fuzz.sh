@@ -6,7 +6,8 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET|ci] [TARGET...]
 #   ci (the default): each target for its share of CI's budget below; SECONDS: every target for that long.
 #   Targets: safetensors config image gif hdr (default: all).
-# Env: CXX (default clang++-14 or clang++), VIT_FUZZ_BUILD (default build-fuzz), VIT_FUZZ_JOBS (default 2).
+# Env: CXX (default clang++-14 or clang++), VIT_FUZZ_BUILD (default build-fuzz), VIT_FUZZ_JOBS (default 2),
+#   VIT_CMAKE_ARGS (extra cmake arguments: CI's -DVIT_STRICT_WARNINGS=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CI's budget, seconds per target, 330 s in all: the most to the decoders vit wrote itself (GIF, Radiance HDR:
@@ -28,7 +29,8 @@ if [[ -z $cxx ]]; then
   exit 1
 fi
 
-cmake -S tests/fuzz -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck disable=SC2086  # VIT_CMAKE_ARGS: extra cmake arguments, as in setup.sh (CI: -DVIT_STRICT_WARNINGS=ON)
+cmake -S tests/fuzz -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${VIT_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"${VIT_FUZZ_JOBS:-2}"
 
 symbolizer=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)

@@ -22,6 +22,7 @@ from torchvision import transforms
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import vit_torch                                    # noqa: E402
+from imagenet_sample import Score, sample_files     # noqa: E402
 from safetensors_io import load_file, save_file     # noqa: E402
 
 N_LOGITS = 20
@@ -52,14 +53,10 @@ def main():
     cfg = vit_torch.load_config(a.config)
     sd = load_file(os.path.join(a.shared, "models", "deit-tiny-imagenet", "model.safetensors"))
     model = vit_torch.from_state_dict(cfg["model"], sd, torch.float32)
-    img_dir = os.path.join(a.shared, "data", "imagenet-sample")
-    with open(os.path.join(img_dir, "synset_words.txt")) as f:
-        wnid_index = {line.split()[0]: i for i, line in enumerate(f.read().splitlines())}
-    files = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpeg", ".jpg", ".png")))
-    files = files[:a.limit] if a.limit else files
+    img_dir, files, wnid_index = sample_files(a.shared, a.limit)
     tf = pil_transform(cfg["preprocess"])
 
-    top1, top5, lines, first = 0, 0, [], None
+    score, first = Score(wnid_index), None
     with torch.no_grad():
         for s in range(0, len(files), a.batch):
             names = files[s:s + a.batch]
@@ -67,16 +64,11 @@ def main():
             logits = model(x)
             if first is None:
                 first = x[:N_LOGITS]
-            for n, row in zip(names, logits):
-                true = wnid_index[n.split("_")[0]]
-                best5 = row.topk(5).indices.tolist()
-                top1 += best5[0] == true
-                top5 += true in best5
-                lines.append(f"{n} {best5[0]} {true}\n")
+            score.add(names, logits)
             print(f"\r{s + len(names)}/{len(files)}", end="", file=sys.stderr)
         print(file=sys.stderr)
         ref = vit_torch.from_state_dict(cfg["model"], sd, torch.float64)(first.to(torch.float64))
-    f32_top1 = [int(line.split()[1]) for line in lines[:N_LOGITS]]
+    f32_top1 = [top1 for _, top1, _ in score.rows[:N_LOGITS]]
     if ref.argmax(1).tolist() != f32_top1:
         print("warning: float64 and float32 top-1 differ on the first images", file=sys.stderr)
 
@@ -85,9 +77,8 @@ def main():
               metadata={"reference": f"DeiT-tiny float64 logits of the first {N_LOGITS} images of "
                                      f"imagenet-sample in sorted filename order, PIL pipeline, stored float32"})
     with open(os.path.join(a.out, "pil_top1.txt"), "w") as f:
-        f.writelines(lines)
-    n = len(files)
-    print(f"images {n}  top-1 {top1 / n:.4f}  top-5 {top5 / n:.4f}")
+        f.writelines(f"{n} {top1} {true}\n" for n, top1, true in score.rows)
+    print(score.summary())
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import hub_reference as ref     # noqa: E402
+import hub_reference as ref                          # noqa: E402
+from imagenet_sample import Score, sample_files      # noqa: E402
 
 
 def main():
@@ -44,35 +45,24 @@ def main():
     for layout in layouts:
         subprocess.run([sys.executable, os.path.join(HERE, "convert_layout.py"), "--to", layout, "--input", weights,
                         "--output", os.path.join(a.work, layout)], check=True)
-    img_dir = os.path.join(a.shared, "data", "imagenet-sample")
-    with open(os.path.join(img_dir, "synset_words.txt")) as f:
-        wnid_index = {line.split()[0]: i for i, line in enumerate(f.read().splitlines())}
-    files = sorted(f for f in os.listdir(img_dir) if f.lower().endswith((".jpeg", ".jpg", ".png")))
-    files = files[:a.limit] if a.limit else files
+    img_dir, files, wnid_index = sample_files(a.shared, a.limit)
 
     for layout in layouts:
         model = ref.load_model_dir(os.path.join(a.work, layout)).to(torch.float32)
-        top1 = top5 = 0
-        lines = []
+        score = Score(wnid_index)
         with torch.no_grad():
             for s in range(0, len(files), a.batch):
                 names = files[s:s + a.batch]
                 x = torch.cat([model.preprocess(Image.open(os.path.join(img_dir, n))) for n in names])
                 logits, _ = model.forward(x)
-                for n, row in zip(names, logits):
-                    true = wnid_index[n.split("_")[0]]
-                    best5 = row.topk(5).indices.tolist()
-                    top1 += best5[0] == true
-                    top5 += true in best5
-                    lines.append(f"{n} {best5[0]}\n")
+                score.add(names, logits)
                 print(f"\r{layout}: {s + len(names)}/{len(files)}", end="", file=sys.stderr)
         print(file=sys.stderr)
         if not a.limit:
             os.makedirs(a.out, exist_ok=True)
             with open(os.path.join(a.out, f"{layout}_top1.txt"), "w") as f:
-                f.writelines(lines)
-        n = len(files)
-        print(f"{layout:12s} images {n}  top-1 {top1 / n:.4f}  top-5 {top5 / n:.4f}")
+                f.writelines(f"{n} {top1}\n" for n, top1, _ in score.rows)
+        print(f"{layout:12s} {score.summary()}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 # then the CTest suite under it. Any sanitizer report or failed assertion fails the test that triggered it:
 # the doctest suites abort, and the CLI tests see the vit binary's exit status change.
 # Usage: scripts/sanitize.sh [CTEST_ARGS...]   e.g. scripts/sanitize.sh -L unit, scripts/sanitize.sh -E test_deit
-# Env: VIT_ASAN_BUILD (default build-asan), VIT_JOBS (build jobs, default 2).
+# Env: VIT_ASAN_BUILD (default build-asan), VIT_JOBS (build jobs, default 2), VIT_CMAKE_ARGS (extra cmake arguments).
 # Takes ~10 min on 2 cores from scratch (build ~5, tests ~5; test_deit's 1000 images are ~4.5 min of it).
 # No suppressions are needed with Debian 12's GCC 12, libgomp and oneDNN 2.6 (uninstrumented system libraries:
 # oneDNN's JIT code and OpenMP's thread pool produced no reports); add an LSAN_OPTIONS=suppressions=FILE here,
@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 build=${VIT_ASAN_BUILD:-build-asan}
 
 # RelWithDebInfo: optimised like the real build (keeps the DeiT and CLI tests fast), line numbers in reports.
-cmake -S . -B "$build" -DVIT_SANITIZE=ON -DVIT_GLIBCXX_ASSERTIONS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck disable=SC2086  # VIT_CMAKE_ARGS: extra cmake arguments, as in setup.sh (CI: -DVIT_STRICT_WARNINGS=ON)
+cmake -S . -B "$build" -DVIT_SANITIZE=ON -DVIT_GLIBCXX_ASSERTIONS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo ${VIT_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"${VIT_JOBS:-2}"
 
 # The first report ends the process; leak checking at exit is on (ASan's default on Linux). exitcode=86: a

@@ -213,19 +213,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return st.repos[repo_id][rev]
         return st.commits.get((repo_id, rev))
 
+    def lookup(self, repo_id, rev, head):
+        """The repository at `rev`, or None once the Hub's 404 or 401 answer for it is sent."""
+        if repo_id not in self.server.state.repos:
+            self.error(404, "RepoNotFound", "Repository not found", head)
+            return None
+        if self.auth_error(repo_id, head):
+            return None
+        repo = self.find(repo_id, rev)
+        if not repo:
+            self.error(404, "RevisionNotFound", "Invalid rev id: " + rev, head)
+        return repo
+
     def route(self, path, head):
         st = self.server.state
         parts = path.split("/")
         if path.startswith("/api/models/") and len(parts) >= 7 and parts[5] == "revision":
             repo_id = parts[3] + "/" + parts[4]
             rev = urllib.parse.unquote("/".join(parts[6:]))
-            if repo_id not in st.repos:
-                return self.error(404, "RepoNotFound", "Repository not found", head)
-            if self.auth_error(repo_id, head):
-                return
-            repo = self.find(repo_id, rev)
+            repo = self.lookup(repo_id, rev, head)
             if not repo:
-                return self.error(404, "RevisionNotFound", "Invalid rev id: " + rev, head)
+                return
             body = {"_id": repo.commit[:24], "id": repo_id, "modelId": repo_id, "sha": repo.commit,
                     "private": repo_id in st.private, "gated": repo_id in st.gated,
                     "siblings": [{"rfilename": n} for n in sorted(repo.files)]}
@@ -234,13 +242,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             repo_id = parts[1] + "/" + parts[2]
             rev = urllib.parse.unquote(parts[4])
             name = urllib.parse.unquote("/".join(parts[5:]))
-            if repo_id not in st.repos:
-                return self.error(404, "RepoNotFound", "Repository not found", head)
-            if self.auth_error(repo_id, head):
-                return
-            repo = self.find(repo_id, rev)
+            repo = self.lookup(repo_id, rev, head)
             if not repo:
-                return self.error(404, "RevisionNotFound", "Invalid rev id: " + rev, head)
+                return
             if name not in repo.files:
                 return self.error(404, "EntryNotFound", name + " does not exist at revision " + rev, head)
             data = repo.files[name]

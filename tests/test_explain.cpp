@@ -193,9 +193,8 @@ TEST_CASE("overlay: the map lands on the crop's footprint in the original image"
 }
 
 TEST_CASE("overlay: PNGs at the input's size, written atomically, never overwritten unasked") {
-    const fs::path dir = fs::temp_directory_path() / ("vit_test_overlay_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    const TempDir tmp("overlay");
+    const fs::path& dir = tmp.path();
     cv::Mat rgb(37, 53, CV_8UC3, cv::Scalar(10, 200, 30));
     PreprocessConfig pp;
     pp.resize = 36;
@@ -216,5 +215,4 @@ TEST_CASE("overlay: PNGs at the input's size, written atomically, never overwrit
     for (const auto& e : fs::directory_iterator(dir)) entries += e.is_regular_file();
     CHECK(entries == 1);  // no temporary left behind
     CHECK_THROWS_AS(write_png_atomic(ov, dir / "missing/y.png", false), std::runtime_error);
-    fs::remove_all(dir);
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hub_internal.hpp"
+#include "test_util.hpp"
 
 using namespace vit::hub;
 namespace fs = std::filesystem;
@@ -40,13 +41,6 @@ private:
 const char* kHfVars[] = {
     "HF_ENDPOINT", "HF_HUB_CACHE",           "HUGGINGFACE_HUB_CACHE", "HF_HOME",        "XDG_CACHE_HOME",
     "HF_TOKEN",    "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH",         "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
-
-fs::path tmp_dir(const std::string& name) {
-    const fs::path d = fs::temp_directory_path() / ("vit_test_hub_" + std::to_string(::getpid())) / name;
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 void write(const fs::path& p, const std::string& s) {
     fs::create_directories(p.parent_path());
@@ -80,7 +74,7 @@ TEST_CASE("settings follow huggingface_hub's environment variables and their pre
     CHECK_FALSE(Settings::from_env().offline);
 
     // The token: HF_TOKEN, else the file huggingface-cli login writes.
-    const fs::path dir = tmp_dir("token");
+    const vit::test::TempDir dir("hub_token");
     write(dir / "token", "hf_from_file\n");
     env.set("HF_TOKEN_PATH", (dir / "token").c_str());
     CHECK(Settings::from_env().token == "hf_from_file");
@@ -114,7 +108,8 @@ TEST_CASE("etags, paths and URLs") {
 }
 
 TEST_CASE("checksums: sha256 (LFS etag) and git blob sha1 (git etag)") {
-    const fs::path p = tmp_dir("sum") / "f";
+    const vit::test::TempDir tmp("hub_sum");
+    const fs::path p = tmp / "f";
     write(p, "hello\n");
     // sha256sum and `git hash-object` of "hello\n"
     CHECK(detail::sha256_file(p) == "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
@@ -162,7 +157,8 @@ TEST_CASE("the files a model needs") {
 
 TEST_CASE("offline: a complete snapshot is found through refs/, an incomplete one is not") {
     Settings s;
-    s.cache_dir = tmp_dir("cache");
+    const vit::test::TempDir tmp("hub_cache");
+    s.cache_dir = tmp.path();
     s.offline = true;
     const std::string commit(40, 'c');
     const fs::path repo = repo_folder(s, "o/n");
@@ -197,5 +193,4 @@ TEST_CASE("offline: a complete snapshot is found through refs/, an incomplete on
     CHECK(listed[0].refs == std::vector<std::string>{"main"});
     CHECK(listed[0].size == 21 + 7);
     CHECK(listed[0].complete);
-    fs::remove_all(s.cache_dir.parent_path());
 }

@@ -18,6 +18,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+good=$work/good.bmp   # a small valid image of the tests' own, which they may lock away, rename or list
+cp "$PRE/conv_rgb.bmp" "$good"
 
 fails=0
 ok() { printf '  ok   %s\n' "$1"; }
@@ -25,6 +27,9 @@ bad() { printf '  FAIL %s\n' "$1"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 check_eq() { if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1: got [$2], expected [$3]"; fi; }
 finish() { if ((fails)); then echo "$fails check(s) failed"; exit 1; fi; echo "all checks passed"; }
+
+# lines FILE: its line count, 0 when there is no FILE.
+lines() { if [[ -e $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
 # The record of PATH in a jsonl result: its error text, or "ok" when it was classified.
 record_of() { jq -r --arg p "$2" 'select(.path == $p) | if .error then .error else (if .top_k then "ok" else "?" end) end' "$1"; }

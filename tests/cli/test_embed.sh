@@ -8,8 +8,6 @@ SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
 MODEL=$SRC/tests/fixtures/hub/timm_vit
 PRE=$SRC/tests/fixtures/preprocess
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 echo "== embed"
 out=$("$VIT" embed -m "$MODEL" "$PRE/exif_o1.jpg" "$PRE/conv_rgb.bmp" 2>/dev/null); rc=$?

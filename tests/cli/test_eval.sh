@@ -9,7 +9,6 @@ SRC=$2
 
 FASHION=$SRC/models/fashion-vit
 F=$SRC/samples/fashion
-lines() { wc -l <"$1" | tr -d ' '; }
 # tree NAME FOLDER=IMAGE...: an ImageFolder under $work/NAME.
 tree() {
   local root=$work/$1 spec

@@ -7,8 +7,6 @@ SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
 MODEL=$SRC/tests/fixtures/tiny_rgb_p16
 PRE=$SRC/tests/fixtures/preprocess
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # Width and height from a PNG's IHDR chunk (bytes 16..23, big-endian), after checking the signature.
 png_size() {

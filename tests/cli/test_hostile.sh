@@ -225,24 +225,26 @@ check_eq "self-link -> error record" "$(record_of "$work/o" "$l/self.jpg")" "Too
 check_eq "warning on stderr" "$(cat "$work/e")" "vit: warning: $l/sub/up: directory already visited (symlink loop?), skipped"
 
 # ---- model problems: exit 1, nothing on stdout, one line on stderr
-# fatal WHAT EXPECTED_STDERR VIT_ARGS...: runs vit classify on a good image with the args.
+# fatal WHAT EXPECTED_STDERR VIT_ARGS...: vit classify on a good image with the args: exit 1, nothing on stdout,
+# one line on stderr, the message expected; fatal_prefix compares only the start of the message (nlohmann's parse
+# errors are long).
+classify_fails() {
+  local what=$1
+  shift
+  "$VIT" classify "$@" "$d/good.bmp" >"$work/o" 2>"$work/e"
+  local rc=$?
+  check_eq "$what: exit 1, one line on stderr, nothing on stdout" "$rc:$(lines "$work/e"):$(wc -c <"$work/o")" "1:1:0"
+}
 fatal() {
   local what=$1 want=$2
   shift 2
-  "$VIT" classify "$@" "$d/good.bmp" >"$work/o" 2>"$work/e"
-  local rc=$?
-  check_eq "$what: exit 1" "$rc" 1
-  check_eq "$what: nothing on stdout" "$(wc -c <"$work/o")" 0
-  check_eq "$what: one line on stderr" "$(wc -l <"$work/e")" 1
+  classify_fails "$what" "$@"
   check_eq "$what: message" "$(cat "$work/e")" "$want"
 }
-# fatal_prefix: the same, comparing only the start of the message (nlohmann's parse errors are long).
 fatal_prefix() {
   local what=$1 want=$2
   shift 2
-  "$VIT" classify "$@" "$d/good.bmp" >"$work/o" 2>"$work/e"
-  local rc=$?
-  check_eq "$what: exit 1, one line" "$rc:$(wc -l <"$work/e"):$(wc -c <"$work/o")" "1:1:0"
+  classify_fails "$what" "$@"
   check_eq "$what: message" "$(head -c ${#want} "$work/e")" "$want"
 }
 

@@ -11,8 +11,6 @@ SRC=$(realpath "$2")
 SHARED=$SRC/../shared
 WEIGHTS=$SHARED/models/deit-tiny-imagenet/model.safetensors
 IMAGES=$SHARED/data/imagenet-sample
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 for layout in transformers timm; do
   echo "== DeiT-tiny as a $layout directory"

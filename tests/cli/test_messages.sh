@@ -8,9 +8,6 @@ VIT=$1
 SRC=$2
 . "$(dirname "$0")/lib.sh"
 
-good=$work/good.bmp
-cp "$PRE/conv_rgb.bmp" "$good"
-lines() { if [[ -e $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 # fatal WHAT EXPECTED_STDERR VIT_ARGS...: exit 1, one line on stderr, as expected.
 fatal() {
   local what=$1 want=$2

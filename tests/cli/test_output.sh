@@ -10,11 +10,7 @@ VIT=$1
 SRC=$2
 . "$(dirname "$0")/lib.sh"
 
-good=$work/good.bmp
-cp "$PRE/conv_rgb.bmp" "$good"
 for i in $(seq 1 40); do echo "$good"; done >"$work/list40.txt"
-# one_error_line FILE: stderr holds exactly one line.
-lines() { wc -l <"$1" | tr -d ' '; }
 
 echo "== class 2: write failures are reported (exit 1), never silent"
 for f in jsonl json csv tsv text; do

@@ -6,18 +6,10 @@ set -u
 VIT=$(realpath "$1")
 SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
-work=$(mktemp -d)
 server_pid=""
 stop_server() {
     if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; server_pid=""; fi
 }
-cleanup() {
-    stop_server
-    for p in ${bg_pids:-}; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-bg_pids=""
 
 # Repositories: the project's own small models, a second revision, a private and a gated copy, a sharded model,
 # one with pickle weights only, and the Hub-layout fixtures when the tree has them.
@@ -50,6 +42,7 @@ fi
 python3 "$SRC/tests/hub_server.py" "${repos[@]}" --port-file "$work/port" --pid-file "$work/pid" \
     --log "$work/log" --faults "$work/faults" 2>"$work/server.err" &
 server_pid=$!
+track_pid "$server_pid"   # lib.sh's EXIT trap kills it however the test ends
 for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
 if [[ ! -s $work/port ]]; then echo "the test hub did not start:"; cat "$work/server.err"; exit 1; fi
 check_eq "server pid file names the process we started" "$(cat "$work/pid")" "$server_pid"
@@ -61,6 +54,24 @@ faults() { printf '%s\n' "$1" > "$work/faults"; }
 no_faults() { echo '[]' > "$work/faults"; }
 log_mark() { wc -l < "$work/log" 2>/dev/null || echo 0; }
 log_since() { tail -n +"$(( $1 + 1 ))" "$work/log"; }
+# pull_fresh FAULTS: `vit pull test/fashion` into an empty cache with FAULTS on; sets rc, stderr in $work/e, and m
+# (the server log's mark before the pull).
+pull_fresh() {
+    rm -rf "$RF"
+    faults "$1"
+    m=$(log_mark)
+    "$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+}
+# pull_refused WHAT PATTERN REPO [VAR=VALUE...]: `vit pull REPO` with those variables set exits 1 with PATTERN on
+# stderr.
+pull_refused() {
+    local what=$1 pattern=$2 repo=$3
+    shift 3
+    env "$@" "$VIT" pull "$repo" >/dev/null 2>"$work/e"
+    check_eq "$what -> exit 1" "$?" 1
+    check "$what: message" grep -q "$pattern" "$work/e"
+}
+blob_verified() { check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"; }
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
 git_sha1() { python3 -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())' "$1"; }
 R=$HF_HUB_CACHE/models--test--tiny
@@ -155,21 +166,15 @@ check "says ORG/NAME" grep -q "not a Hub model id (expected ORG/NAME" "$work/e"
 HF_ENDPOINT=http://127.0.0.1:1 "$VIT" pull test/x >/dev/null 2>"$work/e"; rc=$?
 check_eq "no server -> exit 1" "$rc" 1
 check "curl's reason and the URL" grep -q "cannot reach http://127.0.0.1:1/api/models/test/x/revision/main: .*connect" "$work/e"
-faults '[{"match": "/resolve/", "method": "HEAD", "status": 404, "error_code": "EntryNotFound"}]'
-rm -rf "$RF"
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "/resolve/", "method": "HEAD", "status": 404, "error_code": "EntryNotFound"}]'
 no_faults
 check_eq "404 file -> exit 1" "$rc" 1
 check "names the file, repo and revision" grep -q "config.json not found in test/fashion at revision main (HTTP 404" "$work/e"
 
 echo "== private and gated repositories: HF_TOKEN"
 m=$(log_mark)
-"$VIT" pull test/priv >/dev/null 2>"$work/e"; rc=$?
-check_eq "private, no token -> exit 1" "$rc" 1
-check "401 message says to set HF_TOKEN" grep -q "private or gated.*set HF_TOKEN.*(HTTP 401" "$work/e"
-HF_TOKEN=wrong "$VIT" pull test/priv >/dev/null 2>"$work/e"; rc=$?
-check_eq "wrong token -> exit 1" "$rc" 1
-check "says the token was sent" grep -q "the token in HF_TOKEN was sent" "$work/e"
+pull_refused "private, no token" "private or gated.*set HF_TOKEN.*(HTTP 401" test/priv
+pull_refused "wrong token, says it was sent" "the token in HF_TOKEN was sent" test/priv HF_TOKEN=wrong
 m=$(log_mark)
 HF_TOKEN=tok123 "$VIT" pull test/priv >/dev/null 2>"$work/e"; rc=$?
 check_eq "right token -> exit 0" "$rc" 0
@@ -178,28 +183,20 @@ check_eq "token sent as a Bearer header on every Hub request" \
 echo "tok123" > "$work/token"
 HF_TOKEN_PATH="$work/token" "$VIT" pull test/priv >/dev/null 2>&1; rc=$?
 check_eq "token file (huggingface-cli login) -> exit 0" "$rc" 0
-"$VIT" pull test/gated >/dev/null 2>"$work/e"; rc=$?
-check_eq "gated, no token -> exit 1" "$rc" 1
-check "gated message: accept the conditions, set HF_TOKEN" grep -q "test/gated is gated: accept its conditions at $HF_ENDPOINT/test/gated, then set HF_TOKEN" "$work/e"
-HF_TOKEN=other "$VIT" pull test/gated >/dev/null 2>"$work/e"; rc=$?
-check_eq "gated, token without access -> exit 1 (403)" "$rc" 1
-check "403 named" grep -q "HTTP 403" "$work/e"
-faults '[{"match": "/lfs/", "status": 403}]'
-rm -rf "$RF"
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_refused "gated, no token: accept the conditions, set HF_TOKEN" \
+    "test/gated is gated: accept its conditions at $HF_ENDPOINT/test/gated, then set HF_TOKEN" test/gated
+pull_refused "gated, token without access: 403 named" "HTTP 403" test/gated HF_TOKEN=other
+pull_fresh '[{"match": "/lfs/", "status": 403}]'
 no_faults
 check_eq "403 on the weights -> exit 1" "$rc" 1
 check "403 message names the URL and HF_TOKEN" grep -q "access denied.*set HF_TOKEN.*(HTTP 403 from $HF_ENDPOINT/lfs/$FASHION_SHA" "$work/e"
 
 echo "== retries on 5xx"
-rm -rf "$RF"
-faults '[{"match": "/lfs/", "status": 500, "times": 2}, {"match": "/api/", "status": 503, "times": 1}]'
-m=$(log_mark)
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "/lfs/", "status": 500, "times": 2}, {"match": "/api/", "status": 503, "times": 1}]'
 check_eq "two 500s and a 503, then success -> exit 0" "$rc" 0
 check_eq "statuses seen for the weights" "$(log_since "$m" | jq -r 'select(.path|startswith("/lfs/")) | .status' | tr '\n' ' ')" "500 500 200 "
 check "retries reported on stderr" grep -q "retrying .*HTTP 500" "$work/e"
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
+blob_verified
 faults '[{"match": "/api/", "status": 500}]'
 "$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
 no_faults
@@ -208,25 +205,17 @@ check_eq "5 attempts: 4 retries reported, once each" "$(grep -c "retrying test/f
 check "names the status and URL" grep -q "HTTP 500 after retries (HTTP 500 from $HF_ENDPOINT/api/models/test/fashion" "$work/e"
 
 echo "== resume after a dropped connection"
-rm -rf "$RF"
-faults '[{"match": "/lfs/", "cut_after": 700000, "times": 1}]'
-m=$(log_mark)
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "/lfs/", "cut_after": 700000, "times": 1}]'
 check_eq "connection cut mid-file -> resumed, exit 0" "$rc" 0
 check_eq "second request asks for the rest with Range" "$(log_since "$m" | jq -r 'select(.path|startswith("/lfs/")) | "\(.range) \(.status) \(.sent)"' | tr '\n' ' ')" \
     "null 200 700000 bytes=700000- 206 $(( $(stat -c %s "$FASHION/model.safetensors") - 700000 )) "
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
-rm -rf "$RF"
-faults '[{"match": "/lfs/", "truncate_to": 400000, "times": 1}]'
-m=$(log_mark)
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+blob_verified
+pull_fresh '[{"match": "/lfs/", "truncate_to": 400000, "times": 1}]'
 check_eq "a body shorter than X-Linked-Size (lying Content-Length) -> resumed, exit 0" "$rc" 0
 check "resumed at 400000" bash -c "tail -n +$((m + 1)) '$work/log' | jq -r .range | grep -qx 'bytes=400000-'"
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
+blob_verified
 # A pull that fails after a cut keeps the .incomplete; the next one grows it from where it stopped.
-rm -rf "$RF"
-faults '[{"match": "/lfs/", "cut_after": 300000, "times": 1}, {"match": "/lfs/", "status": 404, "times": 1}]'
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "/lfs/", "cut_after": 300000, "times": 1}, {"match": "/lfs/", "status": 404, "times": 1}]'
 no_faults
 check_eq "cut, then an error -> exit 1" "$rc" 1
 check_eq ".incomplete kept with the bytes received" "$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete" 2>/dev/null)" 300000
@@ -238,16 +227,12 @@ check_eq "it resumed at byte 300000" "$(log_since "$m" | jq -r 'select(.path|sta
 check "the .incomplete became the verified blob" bash -c "[[ ! -e '$RF/blobs/$FASHION_SHA.incomplete' ]] && [[ \$(sha256sum '$RF/blobs/$FASHION_SHA' | cut -d' ' -f1) == $FASHION_SHA ]]"
 
 echo "== checksum mismatch"
-rm -rf "$RF"
-faults '[{"match": "/lfs/", "corrupt": true}]'
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "/lfs/", "corrupt": true}]'
 check_eq "corrupted weights -> exit 1" "$rc" 1
 check "message: checksum mismatch, file, repo, URL" grep -q "checksum mismatch for model.safetensors of test/fashion from $HF_ENDPOINT/lfs/$FASHION_SHA: got sha256 [0-9a-f]*, the Hub announced $FASHION_SHA" "$work/e"
 check_eq "nothing of the weights left in blobs/" "$(ls "$RF/blobs" | grep -c "$FASHION_SHA")" 0
 check_eq "no link to them" "$(find "$RF/snapshots" -name model.safetensors | wc -l)" 0
-faults '[{"match": "config.json", "method": "GET", "corrupt": true}]'
-rm -rf "$RF"
-"$VIT" pull test/fashion >/dev/null 2>"$work/e"; rc=$?
+pull_fresh '[{"match": "config.json", "method": "GET", "corrupt": true}]'
 check_eq "corrupted config.json (git file) -> exit 1" "$rc" 1
 check "git sha1 checked" grep -q "checksum mismatch for config.json of test/fashion.*got git sha1" "$work/e"
 no_faults
@@ -262,7 +247,7 @@ check "message names the .incomplete and the system error" grep -q "cannot write
 check "no blob" bash -c "[[ ! -e '$RF/blobs/$FASHION_SHA' ]]"
 "$VIT" pull test/fashion >/dev/null 2>&1; rc=$?
 check_eq "next pull completes it -> exit 0" "$rc" 0
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
+blob_verified
 
 wait_for_partial() {   # waits (up to 30 s) until the .incomplete holds more than $1 bytes
     local n
@@ -278,7 +263,7 @@ echo "== killed pull: nothing half-written"
 rm -rf "$RF"
 faults '[{"match": "/lfs/", "rate": 200000}]'
 "$VIT" pull test/fashion >/dev/null 2>&1 &
-p=$!; bg_pids="$p"
+p=$!; track_pid "$p"
 wait_for_partial 0
 kill -9 "$p"; wait "$p" 2>/dev/null
 killed_size=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete")
@@ -289,10 +274,9 @@ check_eq "the half-pulled model is not used offline -> exit 1" "$rc" 1
 
 echo "== Ctrl-C during a slow download"
 "$VIT" pull test/fashion >/dev/null 2>"$work/e" &
-p=$!; bg_pids="$p"
+p=$!; track_pid "$p"
 wait_for_partial "$killed_size"   # it resumed the killed run's file and is downloading
 kill -INT "$p"; wait "$p"; rc=$?
-bg_pids=""
 check_eq "SIGINT -> exit 1" "$rc" 1
 check "message: interrupted, kept, vit pull resumes" grep -q 'interrupted: .*kept in .*\.incomplete; `vit pull test/fashion` resumes it' "$work/e"
 size=$(stat -c %s "$RF/blobs/$FASHION_SHA.incomplete" 2>/dev/null || echo 0)
@@ -303,7 +287,7 @@ m=$(log_mark)
 check_eq "a later pull completes it -> exit 0" "$rc" 0
 # (the server logs a request when it ends, so the interrupted one may show up after this mark)
 check "resumed from the interrupted size" bash -c "tail -n +$((m + 1)) '$work/log' | jq -r 'select(.path|startswith(\"/lfs/\")) | \"\\(.range) \\(.status)\"' | grep -qx 'bytes=$size- 206'"
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
+blob_verified
 
 echo "== two concurrent pulls of one repo"
 rm -rf "$RF"
@@ -314,16 +298,15 @@ p1=$!
 wait_for_partial 0   # the first holds the blob's lock now, for ~4 s
 "$VIT" pull test/fashion >"$work/o2" 2>"$work/e2" &
 p2=$!
-bg_pids="$p1 $p2"
+track_pid "$p1"; track_pid "$p2"
 wait "$p1"; rc1=$?
 wait "$p2"; rc2=$?
-bg_pids=""
 no_faults
 check_eq "both succeed" "$rc1 $rc2" "0 0"
 check "same snapshot printed" cmp -s "$work/o1" "$work/o2"
 check_eq "the weights were fetched once (the other waited on the lock)" "$(log_since "$m" | jq -r 'select(.path|startswith("/lfs/")) | .path' | wc -l)" 1
 check_eq "one blob per file, no .incomplete" "$(ls "$RF/blobs" | tr '\n' ' ' | grep -c incomplete)" 0
-check_eq "blob verified" "$(sha256 "$RF/blobs/$FASHION_SHA")" "$FASHION_SHA"
+blob_verified
 check "the second pull waited for the first and said so" grep -q "waiting for another process that is downloading model.safetensors of test/fashion" "$work/e2"
 
 echo "== vit list"

@@ -7,8 +7,6 @@ set -u
 VIT=$(realpath "$1")
 SRC=$(realpath "$2")
 . "$SRC/tests/cli/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 loaded() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -c "file=libopencv_imgcodecs"; }
 
 echo "== imgcodecs only where images are decoded"

@@ -9,9 +9,6 @@ VIT=$1
 SRC=$2
 . "$(dirname "$0")/lib.sh"
 
-good=$work/good.bmp
-cp "$PRE/conv_rgb.bmp" "$good"
-lines() { if [[ -e $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 # Milliseconds from START until FILE holds N lines (polling), or "timeout" after SECONDS.
