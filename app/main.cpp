@@ -9,7 +9,6 @@
 #include "common.hpp"
 #include "errors.hpp"
 #include "image_codecs.hpp"
-#include "ops.hpp"
 #include "runtime.hpp"
 #include "runtime_info.hpp"
 #include "vit_build_info.hpp"

@@ -125,7 +125,7 @@ check "no temporary left behind" bash -c "! ls -a '$work' | grep -q vit-tmp"
 mkfifo "$work/list.fifo"
 "$VIT" classify -m "$MODEL" --format jsonl -b 4 --batch-wait 0 --files-from "$work/list.fifo" -o "$work/blk.jsonl" 2>/dev/null &
 pid=$!
-exec 3>"$work/list.fifo"
+exec 3<>"$work/list.fifo"   # read-write: never blocks, even when vit died before opening it
 printf '%s\n' "$d/a.bmp" "$d/b.jpg" >&3
 blk_tmp() { [[ -n $(find "$work" -maxdepth 1 -name '.blk.jsonl.vit-tmp-*' 2>/dev/null) ]]; }
 waits_for 30 blk_tmp   # the temporary output exists: vit's signal handlers are in place
@@ -142,7 +142,7 @@ rm -f "$work/list.fifo"
 mkfifo "$work/list.fifo"
 "$VIT" classify -m "$MODEL" --format jsonl -b 4 --batch-wait 0 --files-from "$work/list.fifo" -o "$work/blk.jsonl" 2>/dev/null &
 pid=$!
-exec 3>"$work/list.fifo"
+exec 3<>"$work/list.fifo"
 printf '%s\n' "$d/a.bmp" "$d/b.jpg" >&3
 waits_for 30 blk_tmp   # the temporary output exists: vit's signal handlers are in place
 sleep 1
