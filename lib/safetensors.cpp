@@ -1,6 +1,7 @@
 // Memory-mapped safetensors reader with every offset and size checked before any tensor byte is read.
 #include "safetensors.hpp"
 
+#include <cpuid.h>
 #include <fcntl.h>
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -276,8 +277,13 @@ __attribute__((target("avx,f16c"))) void half_to_float_f16c(const unsigned char*
     }
 }
 
+// F16C is CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c"); "avx" also checks that
+// the OS saves the YMM registers.
 bool have_f16c() {
-    static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    static const bool yes = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0 && __builtin_cpu_supports("avx");
+    }();
     return yes;
 }
 
