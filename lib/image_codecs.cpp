@@ -91,9 +91,22 @@ private:
             fn_ = reinterpret_cast<DecodeFn>(::dlsym(h, "vit_codecs_imdecode"));
             if (!fn_) error_ = path + ": no symbol vit_codecs_imdecode (a mismatched libvit_codecs.so?)";
             encode_fn_ = reinterpret_cast<EncodeFn>(::dlsym(h, "vit_codecs_imencode"));
+            if (fn_) warm_up();
             return;
         }
         error_ = std::string("the image decoding module ") + kModule + " is not installed (looked for " + tried + ")";
+    }
+
+    // OpenCV builds its table of decoders on the first decode (GDAL registers its ~200 drivers then: ~2 ms). Done
+    // here, on the loading thread, it is off a one-image run's critical path: four bytes no decoder claims.
+    void warm_up() {
+        const std::vector<unsigned char> nothing(4, 0);
+        cv::Mat m;
+        try {
+            fn_(&nothing, -1 /* cv::IMREAD_UNCHANGED */, &m);
+        } catch (...) {
+            // a build of OpenCV that rejects it outright: the first real decode builds the table instead
+        }
     }
 
     std::once_flag once_;

@@ -128,7 +128,7 @@ struct VitModel::Impl {
     std::vector<float> x;            // [B, T, D] residual stream
     std::vector<float> h;            // [B, T, D] normed / attention context
     std::vector<float> qkv;          // [B, T, 3D]
-    std::vector<float> scores;       // [B, H, T, T]
+    std::vector<float> probs;        // [B, H, T, T] attention probabilities, only for the sink
     std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
     QuantizedRows mlp_q;             // INT8: [B, T, F] as fc2's quantised input
     std::vector<float> gate;         // [B, T, F] SwiGLU output
@@ -216,13 +216,12 @@ void VitModel::Impl::load(std::vector<std::string>* warnings) {
 void VitModel::Impl::ensure_scratch(std::int64_t B) {
     if (B <= scratch_batch) return;
     const auto& m = c();
-    const std::int64_t T = m.num_tokens(), D = m.embed_dim, H = m.num_heads, F = m.mlp_dim;
+    const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim;
     const bool glu = m.act == Activation::SwiGlu;
     patches.resize(B * m.num_patches() * m.in_chans * m.patch_size * m.patch_size);
     x.resize(B * T * D);
     h.resize(B * T * D);
     qkv.resize(B * T * 3 * D);
-    scores.resize(B * H * T * T);
     mlp.resize(B * T * F * (glu ? 2 : 1));
     if (glu) gate.resize(B * T * F);
     px.resize(B * 2 * D);
@@ -282,10 +281,11 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
-    w.norm1.forward(x.data(), M, h.data());                     // h = norm1(x)
-    w.qkv.forward(h.data(), M, qkv.data());                     // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
-    w.attn.forward(qkv.data(), B, T, scores.data(), h.data());  // h = attention(q, k, v)   [B, T, D]
-    if (sink) sink(index, scores.data(), B, m.num_heads, T);
+    w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
+    w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
+    if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
+    w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)   [B, T, D]
+    if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
     float* hr = h.data();
     std::int64_t rows = M;

@@ -227,17 +227,27 @@ public:
         return cancel_seen_;
     }
 
+    // The first forward pass is about to run. With background_decode, the decoders now go to idle priority
+    // (SCHED_IDLE) for good: from here on they decode in the CPU time inference leaves idle (OpenMP barriers, the
+    // serial parts of a forward pass, waits between batches), since a third runnable thread at normal priority
+    // would preempt one of the inference threads and the whole OpenMP team would wait for it at every barrier.
+    // Until now nothing was inferring and the first batch waited for them: at idle priority, any other process
+    // on the machine would have starved a one-image run. Lowering a thread's priority needs no privilege;
+    // raising it again would (CAP_SYS_NICE), hence once.
+    void inference_starts() {
+        std::lock_guard<std::mutex> lk(m_);
+        if (inferring_) return;
+        inferring_ = true;
+        if (!cancel_seen_)
+            for (const pthread_t t : decoders_) set_policy(t, SCHED_IDLE);
+    }
+
 private:
     void decode_loop() {
         if (opt_.background_decode) {
-            // Decoding runs in the CPU time inference leaves idle (OpenMP barriers, the serial parts of a
-            // forward pass, waits between batches): a third runnable thread at normal priority would preempt one
-            // of the inference threads, and the whole OpenMP team then waits for it at every barrier.
             std::lock_guard<std::mutex> lk(m_);
-            idle_.push_back(pthread_self());
-            sched_param param{};
-            param.sched_priority = 0;
-            if (!cancel_seen_) pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+            decoders_.push_back(pthread_self());
+            if (inferring_ && !cancel_seen_) set_policy(pthread_self(), SCHED_IDLE);
         }
         for (;;) {
             SourceItem si;
@@ -302,9 +312,13 @@ private:
     void poll_cancel() {
         if (cancel_seen_ || !opt_.cancelled || !opt_.cancelled()) return;
         cancel_seen_ = true;
+        for (const pthread_t t : decoders_) set_policy(t, SCHED_OTHER);
+    }
+
+    static void set_policy(pthread_t t, int policy) {
         sched_param param{};
         param.sched_priority = 0;
-        for (const pthread_t t : idle_) pthread_setschedparam(t, SCHED_OTHER, &param);
+        pthread_setschedparam(t, policy, &param);
     }
 
     void fail(const std::string& message) {
@@ -330,7 +344,8 @@ private:
     bool exhausted_ = false, stop_ = false;
     bool in_source_ = false;
     bool cancel_seen_ = false, gave_up_ = false;  // the run was cancelled; a batch was cut by cancel_grace_ms
-    std::vector<pthread_t> idle_;                 // decoders at idle priority (joinable until finish())
+    std::vector<pthread_t> decoders_;             // with background_decode (joinable until finish())
+    bool inferring_ = false;                      // inference_starts() was called
     Clock::time_point source_since_;
     std::exception_ptr source_error_;
     std::string fatal_;
@@ -439,6 +454,7 @@ std::uint64_t classify_stream(VitModel& model, const InputSource& source, const 
             if (position == batch_last_position(position, batch_size, opt.align)) break;  // complete: run now
         }
         if (good > 0) {
+            stream->inference_starts();
             try {
                 if (custom) opt.run(batch_input.data(), good, positions.data(), logits.data());
                 else model.forward(batch_input.data(), good, logits.data());

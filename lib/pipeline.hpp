@@ -39,7 +39,7 @@ struct PipelineOptions {
     // shard computes exactly the batches of the unsharded run (see kShardBlock).
     std::int64_t align = 0;
     int decode_threads = 1;
-    bool background_decode = true;  // decoders at SCHED_IDLE priority, so they never take cores from inference
+    bool background_decode = true;  // decoders at SCHED_IDLE priority from the first forward pass on (see Stream)
     int top_k = 5;
     bool keep_logits = false;
     int window = 0;               // max inputs decoded ahead of inference; 0 = 4 x batch_size

@@ -1,7 +1,9 @@
 // The streaming pipeline: top-k with NaN/Inf logits (a strict weak ordering, NaN last), the batch cells that make
-// sharded and unsharded runs batch alike, the input list's shard parsing, and how a cancelled run ends (whole
-// batches; a batch cut only after the grace).
+// sharded and unsharded runs batch alike, the input list's shard parsing, how a cancelled run ends (whole
+// batches; a batch cut only after the grace), and the decoders' scheduling priority.
 #include <doctest/doctest.h>
+
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -199,4 +201,36 @@ TEST_CASE("cancel inside a batch whose next input never comes: cut after the gra
     CHECK(t.delivered == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
     CHECK(waited >= std::chrono::milliseconds(300));
     CHECK(waited < std::chrono::milliseconds(5000));  // bounded: it did not wait for the input that never came
+}
+
+TEST_CASE("decoders: normal priority until the first forward pass, idle priority (SCHED_IDLE) from then on") {
+    for (const bool background : {true, false}) {
+        CAPTURE(background);
+        CancelRun t;  // the Fashion-MNIST model and its samples; no cancel here
+        t.po.batch_size = 2;
+        t.po.window = 2;  // the decoder waits for the consumer, so it also decodes after forward passes
+        t.po.background_decode = background;
+        std::atomic<bool> delivered{false};
+        std::vector<std::pair<bool, int>> calls;  // (a result was delivered before the call, the caller's policy)
+        std::uint64_t next = 0;
+        t.run(
+            [&](SourceItem& it) {
+                if (next >= 24) return false;
+                const bool after = delivered.load();  // read before the policy: a forward pass lowered it already
+                calls.emplace_back(after, sched_getscheduler(0));
+                it = t.item(next++);
+                return true;
+            },
+            [&](std::uint64_t) { delivered = true; });
+        REQUIRE(t.delivered.size() == 24);
+        REQUIRE(calls.size() >= 24);
+        CHECK(calls.front() == std::make_pair(false, static_cast<int>(SCHED_OTHER)));
+        int after = 0;
+        for (const auto& [seen, policy] : calls) {
+            if (!seen) continue;
+            ++after;
+            CHECK(policy == (background ? SCHED_IDLE : SCHED_OTHER));
+        }
+        CHECK(after > 10);
+    }
 }
