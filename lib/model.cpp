@@ -131,18 +131,17 @@ struct VitModel::Impl {
     std::vector<float> x;            // [B, T, D] residual stream
     std::vector<float> h;            // [B, T, D] normed / attention context
     std::vector<float> qkv;          // [B, T, 3D]
-    std::vector<float> scores;       // [B, H, T, T]
+    std::vector<float> probs;        // [B, H, T, T] attention probabilities, only for the sink
     std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
     std::vector<float> gate;         // [B, T, F] SwiGLU output
     std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
     std::vector<float> feat, feat2;  // [B, E] pooled features; distillation features
     std::vector<float> logits2;      // [B, K] distillation head
     // BF16 only: the activations that feed bf16 matmuls, as bf16 (the residual stream x stays f32).
-    std::vector<std::uint16_t> hb;     // [B, T, D] normed / attention context
-    std::vector<std::uint16_t> qkvb;   // [B, T, 3D]
-    std::vector<std::uint16_t> probs;  // [B, H, T, T]
-    std::vector<std::uint16_t> mlpb;   // [B, T, F]
-    std::vector<std::uint16_t> phb;    // [B*n, D]
+    std::vector<std::uint16_t> hb;    // [B, T, D] normed / attention context
+    std::vector<std::uint16_t> qkvb;  // [B, T, 3D]
+    std::vector<std::uint16_t> mlpb;  // [B, T, F]
+    std::vector<std::uint16_t> phb;   // [B*n, D]
 
     Impl(const ModelSpec& s, Precision p) : spec(s), precision(p) {}
     const ModelConfig& c() const { return spec.model; }
@@ -158,8 +157,8 @@ struct VitModel::Impl {
     // alone, packed into px [B*n, D]: everything after attention is per token and the head reads only those.
     void block(int index, std::int64_t B, int n);
     void block_bf16(int index, std::int64_t B, int n);  // the same with bf16 activations between the matmuls
-    // BF16 runs attention in bf16 up to kAttentionBlockRows tokens, longer sequences in the f32 Attention.
-    bool bf16_attention() const { return precision == Precision::BF16 && c().num_tokens() <= kAttentionBlockRows; }
+    // BF16 runs attention in bf16 up to kAttentionWholeTokens tokens, longer sequences in the f32 Attention.
+    bool bf16_attention() const { return precision == Precision::BF16 && c().num_tokens() <= kAttentionWholeTokens; }
     void encode(const float* images, std::int64_t B, int n);         // all of the above
     void pool(std::int64_t B, int n, FeaturePool pool, float* out);  // final norm + pooling -> [B, E or D]
 };
@@ -228,13 +227,12 @@ void VitModel::Impl::load(std::vector<std::string>* warnings) {
 void VitModel::Impl::ensure_scratch(std::int64_t B) {
     if (B <= scratch_batch) return;
     const auto& m = c();
-    const std::int64_t T = m.num_tokens(), D = m.embed_dim, H = m.num_heads, F = m.mlp_dim;
+    const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim;
     const bool glu = m.act == Activation::SwiGlu;
     patches.resize(B * m.num_patches() * m.in_chans * m.patch_size * m.patch_size);
     x.resize(B * T * D);
     h.resize(B * T * D);
     qkv.resize(B * T * 3 * D);
-    scores.resize(B * H * T * T);
     mlp.resize(B * T * F * (glu ? 2 : 1));
     if (glu) gate.resize(B * T * F);
     px.resize(B * 2 * D);
@@ -245,7 +243,6 @@ void VitModel::Impl::ensure_scratch(std::int64_t B) {
     if (precision == Precision::BF16) {
         hb.resize(B * T * D);
         qkvb.resize(B * T * 3 * D);
-        if (bf16_attention()) probs.resize(B * H * T * T);
         mlpb.resize(B * T * F * (glu ? 2 : 1));
         phb.resize(B * 2 * D);
     }
@@ -302,10 +299,11 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
-    w.norm1.forward(x.data(), M, h.data());                     // h = norm1(x)
-    w.qkv.forward(h.data(), M, qkv.data());                     // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
-    w.attn.forward(qkv.data(), B, T, scores.data(), h.data());  // h = attention(q, k, v)   [B, T, D]
-    if (sink) sink(index, scores.data(), B, m.num_heads, T);
+    w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
+    w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
+    if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
+    w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)   [B, T, D]
+    if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
     float* hr = h.data();
     std::int64_t rows = M;
@@ -335,15 +333,17 @@ void VitModel::Impl::block_bf16(int index, std::int64_t B, int n) {
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
     w.norm1.forward_bf16(x.data(), M, hb.data());  // hb = norm1(x)   bf16
+    if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
+    float* p = sink ? probs.data() : nullptr;
     if (bf16_attention()) {
-        w.qkv.forward_bf16(hb.data(), M, qkvb.data());  // [B, T, 3, H, d] bf16
-        w.attn_bf16.forward(qkvb.data(), B, T, scores.data(), probs.data(), static_cast<bool>(sink), hb.data());
+        w.qkv.forward_bf16(hb.data(), M, qkvb.data());         // [B, T, 3, H, d] bf16
+        w.attn_bf16.forward(qkvb.data(), B, T, p, hb.data());  // hb = attention(q, k, v)   [B, T, D] bf16
     } else {
         w.qkv.forward_bf16(hb.data(), M, qkv.data());  // [B, T, 3, H, d] f32
-        w.attn.forward(qkv.data(), B, T, scores.data(), h.data());
+        w.attn.forward(qkv.data(), B, T, p, h.data());
         to_bf16(h.data(), M * D, hb.data());
     }
-    if (sink) sink(index, scores.data(), B, m.num_heads, T);
+    if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
     std::uint16_t* hr = hb.data();
     std::int64_t rows = M;

@@ -110,19 +110,22 @@ void gelu(float* x, std::int64_t n);
 // silu(a) * b for rows [M, 2F] holding a = [:, :F], b = [:, F:] -> out [M, F] (SwiGLU's gate).
 void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out);
 
-// Multi-head scaled dot-product attention on packed projections.
+// Multi-head scaled dot-product attention on packed projections (lib/attention.cpp).
 // qkv [B, T, 3, H, d] (timm's qkv Linear output) -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (batch, head);
-// the heads are first copied out into dense [B, H, T, d] tensors (see split_heads in ops.cpp). `scores` is scratch
-// of B*H*T*T floats and holds the attention probabilities [B, H, T, T] afterwards.
-// Up to `block_rows` tokens (default kAttentionBlockRows) all heads run at once: three primitives per call. Longer
-// sequences (DINOv2's 1370 tokens: 7.5 MB of scores per head) run per (batch, head) in blocks of `block_rows`
-// query rows, so that a block's scores are still in cache when softmax and the product with V read them.
-inline constexpr std::int64_t kAttentionBlockRows = 256;
+// the heads are first copied out into dense [B, H, T, d] tensors (see split_heads). `probs`: null, or B*H*T*T floats
+// that receive the attention probabilities [B, H, T, T] (for the attention sink).
+// Up to `whole_tokens` tokens (default kAttentionWholeTokens) all heads run at once: three primitives per call.
+// Longer sequences (DINOv2's 1370 tokens: 7.5 MB of scores per head) run per (batch, head) in blocks of
+// `block_rows` query rows, each block on one thread, so that its scores are still in that core's cache when softmax
+// and the product with V read them.
+inline constexpr std::int64_t kAttentionWholeTokens = 256;
+inline constexpr std::int64_t kAttentionBlockRows = 128;
 class Attention {
 public:
     Attention() = default;
-    Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows = kAttentionBlockRows);
-    void forward(const float* qkv, std::int64_t B, std::int64_t T, float* scores, float* ctx) const;
+    Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows = kAttentionBlockRows,
+              std::int64_t whole_tokens = kAttentionWholeTokens);
+    void forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const;
     // Builds the primitives forward(B, T) will use (their JIT kernels included) without running them.
     void prepare(std::int64_t B, std::int64_t T) const;
 
@@ -130,14 +133,17 @@ private:
     struct Prims {
         dnnl::matmul qk, pv;
         dnnl::softmax_forward softmax;
+        std::size_t scratch_bytes;  // blocked path: the largest user scratchpad of the three
     };
     const Prims& prims(std::int64_t B, std::int64_t T) const;
     // One head, R query rows against all T keys (the blocked path).
     const Prims& block_prims(std::int64_t T, std::int64_t R) const;
+    void forward_blocked(const float* q, const float* k, const float* v, std::int64_t B, std::int64_t T, float* probs,
+                         float* ctx) const;
 
     int H_ = 0, d_ = 0;
     float scale_ = 1;
-    std::int64_t block_rows_ = kAttentionBlockRows;
+    std::int64_t block_rows_ = kAttentionBlockRows, whole_tokens_ = kAttentionWholeTokens;
     mutable std::map<std::pair<std::int64_t, std::int64_t>, Prims> prims_, block_prims_;
 };
 

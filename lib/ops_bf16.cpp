@@ -3,9 +3,18 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
+
+#include "exp_rows.hpp"
+
+// GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
+// 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace vit {
 
@@ -25,9 +34,13 @@ std::uint16_t bf16_of(float f) {
     return static_cast<std::uint16_t>(u >> 16);
 }
 
-// The bf16 path only runs where oneDNN runs bf16 matmuls, i.e. with AVX-512; the scalar code is the fallback of
-// a CPU without it (and the reference the AVX-512 code matches bit for bit).
-const bool kAvx512 = __builtin_cpu_supports("avx512f");
+// The bf16 path only runs where oneDNN runs bf16 matmuls, i.e. with AVX-512 (F, BW, VL, DQ: oneDNN's
+// avx512_core); the scalar code is the fallback of a CPU without it. AVX-512 BF16 (Cooper Lake, Sapphire Rapids,
+// Zen 4) converts f32 -> bf16 in one instruction, with the same rounding (to nearest even) as bf16_bits, except
+// that it flushes denormals (below 1.2e-38) to zero.
+const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+const bool kAvx512Bf16 = kAvx512 && __builtin_cpu_supports("avx512bf16");
 
 __attribute__((target("avx512f"))) inline __m512i bf16_bits(__m512 v) {
     const __m512i u = _mm512_castps_si512(v);
@@ -59,7 +72,7 @@ __attribute__((target("avx512f"))) void to_bf16_avx512(const float* x, std::int6
 // One row of layer normalisation [D] in f32, written as bf16; the same two passes (mean, then the variance
 // around it) as oneDNN's f32 layer normalisation.
 __attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, std::int64_t D, const float* g,
-                                                                const float* b, float eps, std::uint16_t* y) {
+                                                              const float* b, float eps, std::uint16_t* y) {
     __m512 acc = _mm512_setzero_ps();
     std::int64_t i = 0;
     const std::int64_t tail = D % 16;
@@ -91,6 +104,29 @@ __attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, st
     }
 }
 
+// One softmax row after exp_rows: p = s * inv_sum in bf16 (and back into s as f32 when keep_f32).
+// Compiled for AVX-512 BF16, but with native_bf16 false no BF16 instruction runs (GCC emits them only for the
+// _mm512_cvtneps_pbh intrinsic); the native conversion takes a quarter off the whole softmax.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void scale_row_avx512(
+    float* s, std::int64_t n, float inv_sum, std::uint16_t* p, bool keep_f32, bool native_bf16) {
+    const std::int64_t tail = n % 16, full = n - tail;
+    const __mmask16 tm = static_cast<__mmask16>((1u << tail) - 1);
+    const __m512 inv = _mm512_set1_ps(inv_sum);
+    for (std::int64_t i = 0; i < full; i += 16) {
+        const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(s + i), inv);
+        if (native_bf16)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + i), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(p + i, 0xffff, bf16_bits(v));
+        if (keep_f32) _mm512_storeu_ps(s + i, v);
+    }
+    if (tail) {
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, s + full), inv);
+        if (native_bf16) _mm256_mask_storeu_epi16(p + full, tm, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(p + full, tm, bf16_bits(v));
+        if (keep_f32) _mm512_mask_storeu_ps(s + full, tm, v);
+    }
+}
+
 void layer_norm_row(const float* x, std::int64_t D, const float* g, const float* b, float eps, std::uint16_t* y) {
     float sum = 0;
     for (std::int64_t i = 0; i < D; ++i) sum += x[i];
@@ -106,6 +142,30 @@ void layer_norm_row(const float* x, std::int64_t D, const float* g, const float*
 void to_bf16(const float* x, std::int64_t n, std::uint16_t* y) {
     if (kAvx512) return to_bf16_avx512(x, n, y);
     for (std::int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
+}
+
+void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p, bool keep_f32) {
+    const SimdLevel level = simd_level();
+    const bool avx512 = kAvx512 && level == SimdLevel::Avx512, native = avx512 && kAvx512Bf16;
+    constexpr std::int64_t kChunk = 16;  // rows per exp_rows call: still in L1 for the scaling pass
+#pragma omp parallel for
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kChunk) {
+        const std::int64_t n = std::min(kChunk, rows - r0);
+        float inv[kChunk];
+        exp_rows(s + r0 * cols, n, cols, cols, inv, level);
+        for (std::int64_t i = 0; i < n; ++i) {
+            float* row = s + (r0 + i) * cols;
+            std::uint16_t* out = p + (r0 + i) * cols;
+            if (avx512) {
+                scale_row_avx512(row, cols, inv[i], out, keep_f32, native);
+            } else {
+                for (std::int64_t j = 0; j < cols; ++j) {
+                    out[j] = bf16_of(row[j] * inv[i]);
+                    if (keep_f32) row[j] *= inv[i];
+                }
+            }
+        }
+    }
 }
 
 void from_bf16(const std::uint16_t* x, std::int64_t n, float* y) {
@@ -125,10 +185,8 @@ void LayerNorm::forward_bf16(const float* x, std::int64_t M, std::uint16_t* y) c
     const bool avx512 = kAvx512;
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m) {
-        if (avx512)
-            layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D);
-        else
-            layer_norm_row(x + m * D, D, g, b, eps, y + m * D);
+        if (avx512) layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D);
+        else layer_norm_row(x + m * D, D, g, b, eps, y + m * D);
     }
 }
 
@@ -145,10 +203,8 @@ void require_bf16(Precision p) {
 
 void Linear::prepare_bf16(std::int64_t M, bool bf16_out) const {
     require_bf16(precision_);
-    if (bf16_out)
-        bf16_out_prim(M);
-    else
-        prim(M);
+    if (bf16_out) bf16_out_prim(M);
+    else prim(M);
 }
 
 // forward()'s primitive with a bf16 destination: the same source, weights, bias and post-ops (the epilogue).
@@ -185,7 +241,8 @@ void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t*
     const dnnl::matmul& mm = bf16_out_prim(M);
     memory src({{M, K_}, dt::bf16, tag::ab}, rt.engine, const_cast<std::uint16_t*>(x));
     memory dst({{M, N_}, dt::bf16, tag::ab}, rt.engine, y);
-    mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
+    mm.execute(rt.stream,
+               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     rt.stream.wait();
 }
 
@@ -225,19 +282,23 @@ const AttentionBf16::Prims& AttentionBf16::prims(std::int64_t B, std::int64_t T)
     qk_attr.set_output_scales(0, {scale_});
     dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(q_md, kt_md, s_md), qk_attr, rt.engine);
     dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(p_md, q_md, ctx_md), rt.engine);
-    const memory::desc rows_md({B * H * T, T}, dt::f32, tag::ab), prow_md({B * H * T, T}, dt::bf16, tag::ab);
-    dnnl::softmax_v2_forward::desc sm(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, rows_md,
-                                      prow_md, 1);
-    Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd), dnnl::softmax_v2_forward({sm, rt.engine})};
+    Prims p{dnnl::matmul(qk_pd), dnnl::matmul(pv_pd)};
     return prims_.emplace(key, std::move(p)).first->second;
 }
 
-void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* scores,
-                            std::uint16_t* probs, bool probs_to_scores, std::uint16_t* ctx) const {
+void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs,
+                            std::uint16_t* ctx) const {
     auto& rt = Runtime::get();
-    const std::int64_t H = H_, d = d_, D = H * d;
-    thread_local std::vector<std::uint16_t> heads;
+    const std::int64_t H = H_, d = d_, D = H * d, S = B * H * T * T;
+    thread_local std::vector<std::uint16_t> heads, probs_bf16;  // q, k, v [B, H, T, d]; P [B, H, T, T]
+    thread_local std::vector<float> scratch;                    // scores [B, H, T, T] when no `probs` is given
     heads.resize(static_cast<std::size_t>(3 * B * T * D));
+    probs_bf16.resize(static_cast<std::size_t>(S));
+    float* scores = probs;
+    if (!scores) {
+        scratch.resize(static_cast<std::size_t>(S));
+        scores = scratch.data();
+    }
     std::uint16_t* q = heads.data();
     std::uint16_t* k = q + B * T * D;
     std::uint16_t* v = k + B * T * D;
@@ -248,15 +309,13 @@ void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64
     const memory::desc s_md({B, H, T, T}, dt::f32, tag::abcd);
     const memory::desc p_md({B, H, T, T}, dt::bf16, tag::abcd);
     const memory::desc ctx_md({B, H, T, d}, dt::bf16, tag::acbd);
-    const memory::desc rows_md({B * H * T, T}, dt::f32, tag::ab), prow_md({B * H * T, T}, dt::bf16, tag::ab);
     memory qm(q_md, rt.engine, q), kt(kt_md, rt.engine, k), vm(q_md, rt.engine, v);
-    memory s(s_md, rt.engine, scores), rows(rows_md, rt.engine, scores);
-    memory pm(p_md, rt.engine, probs), prows(prow_md, rt.engine, probs), out(ctx_md, rt.engine, ctx);
+    memory s(s_md, rt.engine, scores), pm(p_md, rt.engine, probs_bf16.data()), out(ctx_md, rt.engine, ctx);
     p.qk.execute(rt.stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, kt}, {DNNL_ARG_DST, s}});
-    p.softmax.execute(rt.stream, {{DNNL_ARG_SRC, rows}, {DNNL_ARG_DST, prows}});
+    rt.stream.wait();
+    softmax_rows_bf16(scores, B * H * T, T, probs_bf16.data(), probs != nullptr);
     p.pv.execute(rt.stream, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, out}});
     rt.stream.wait();
-    if (probs_to_scores) from_bf16(probs, B * H * T * T, scores);
 }
 
 }  // namespace vit

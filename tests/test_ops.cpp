@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "exp_rows.hpp"
 #include "ops.hpp"
 #include "test_util.hpp"
 
@@ -103,7 +104,7 @@ TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path
     // blocks of 4 rows (and a tail of 3), of 10 (and a tail of 1), the whole matrix at once
     for (std::int64_t rows : {std::int64_t{4}, std::int64_t{10}, std::int64_t{1000}}) {
         CAPTURE(rows);
-        Attention attn(static_cast<int>(H), static_cast<int>(d), scale, rows);
+        Attention attn(static_cast<int>(H), static_cast<int>(d), scale, rows, rows);
         std::vector<float> scores(B * H * T * T, -1.f), ctx(B * T * D, -1.f);
         attn.forward(qkv.data(), B, T, scores.data(), ctx.data());
         double err_ctx = 0, err_p = 0;
@@ -111,5 +112,52 @@ TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path
         for (std::size_t i = 0; i < scores.size(); ++i) err_p = std::max(err_p, std::fabs(scores[i] - want_p[i]));
         CHECK(err_ctx < 1e-5);
         CHECK(err_p < 1e-6);  // the probabilities are left in `scores` for the attention sink
+        // without a probabilities buffer (the model without a sink): the same context
+        std::vector<float> ctx2(B * T * D, -1.f);
+        attn.forward(qkv.data(), B, T, nullptr, ctx2.data());
+        double err_ctx2 = 0;
+        for (std::size_t i = 0; i < ctx2.size(); ++i) err_ctx2 = std::max(err_ctx2, std::fabs(ctx2[i] - want_ctx[i]));
+        MESSAGE("rows ", rows, ": max |ctx - ref| ", err_ctx, " (no probs: ", err_ctx2, "), max |p - ref| ", err_p);
+        CHECK(err_ctx2 < 1e-5);
+    }
+}
+
+TEST_CASE("exp_rows: exp(x - row max) and 1 / row sum at every SIMD level this CPU has") {
+    // rows of 1370 (DINOv2's tokens: vector tails), 16, 7 and 1 values, 3 rows each, the last one padded (ld)
+    const SimdLevel top = simd_level();
+    for (std::int64_t cols : {std::int64_t{1370}, std::int64_t{16}, std::int64_t{7}, std::int64_t{1}}) {
+        const std::int64_t rows = 3, ld = cols + 5;
+        std::vector<float> x(rows * ld);
+        std::uint32_t state = 777;
+        for (auto& v : x) {  // values in [-60, 60): large spreads, exponents far below the row max
+            state = state * 1664525u + 1013904223u;
+            v = (static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.0f) * 60.f;
+        }
+        for (SimdLevel level : {SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512}) {
+            if (static_cast<int>(level) > static_cast<int>(top)) continue;
+            CAPTURE(cols);
+            CAPTURE(static_cast<int>(level));
+            std::vector<float> y = x, inv(rows);
+            exp_rows(y.data(), rows, cols, ld, inv.data(), level);
+            double worst = 0;
+            for (std::int64_t r = 0; r < rows; ++r) {
+                // the reference takes the same float differences x - max (their rounding, up to 4e-6 at |x| = 60,
+                // is the input's, not the kernel's)
+                float mx = x[r * ld];
+                for (std::int64_t j = 0; j < cols; ++j) mx = std::max(mx, x[r * ld + j]);
+                double sum = 0;
+                for (std::int64_t j = 0; j < cols; ++j) sum += std::exp(static_cast<double>(x[r * ld + j] - mx));
+                for (std::int64_t j = 0; j < cols; ++j) {
+                    const double want = std::exp(static_cast<double>(x[r * ld + j] - mx));
+                    const double got = y[r * ld + j];
+                    if (want > 1e-37) worst = std::max(worst, std::fabs(got - want) / want);
+                    CHECK(got >= 0);
+                }
+                CHECK(inv[r] == doctest::Approx(1.0 / sum).epsilon(1e-6));
+                for (std::int64_t j = cols; j < ld; ++j) CHECK(y[r * ld + j] == x[r * ld + j]);  // padding untouched
+            }
+            MESSAGE("cols ", cols, " level ", static_cast<int>(level), ": max relative error ", worst);
+            CHECK(worst < 5e-7);
+        }
     }
 }

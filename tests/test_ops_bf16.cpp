@@ -57,8 +57,8 @@ bool bf16_supported() {
 
 TEST_CASE("to_bf16 rounds to nearest even on every lane and the tail; from_bf16 is exact") {
     std::vector<float> x = random_values(53, -1000.f, 1000.f, 1);  // 3 vectors of 16 and a tail of 5
-    x[0] = f32_of_bits(0x3f808000u);                                // halfway, even below: stays 0x3f80
-    x[1] = f32_of_bits(0x3f818000u);                                // halfway, odd below: up to 0x3f82
+    x[0] = f32_of_bits(0x3f808000u);                               // halfway, even below: stays 0x3f80
+    x[1] = f32_of_bits(0x3f818000u);                               // halfway, odd below: up to 0x3f82
     x[2] = std::numeric_limits<float>::infinity();
     x[3] = -0.f;
     x[50] = f32_of_bits(0x7f7fffffu);  // FLT_MAX rounds to infinity
@@ -75,6 +75,42 @@ TEST_CASE("to_bf16 rounds to nearest even on every lane and the tail; from_bf16 
     std::vector<float> back(x.size());
     from_bf16(y.data(), static_cast<std::int64_t>(y.size()), back.data());
     for (std::size_t i = 0; i < 52; ++i) CHECK(back[i] == bf16_value(y[i]));
+}
+
+TEST_CASE("softmax_rows_bf16 against hand-computed values and float64 on rows with a tail") {
+    std::vector<float> x = {0, 0, 0, 1, 2, 3, 1000, 1000, -1000};
+    std::vector<std::uint16_t> p(x.size());
+    softmax_rows_bf16(x.data(), 3, 3, p.data(), true);
+    const double e = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    const double want[9] = {1.0 / 3, 1.0 / 3, 1.0 / 3, std::exp(1.0) / e, std::exp(2.0) / e, std::exp(3.0) / e,
+                            0.5,     0.5,     0};
+    for (int i = 0; i < 9; ++i) {
+        CHECK(x[i] == doctest::Approx(want[i]).epsilon(1e-5));  // keep_f32: the f32 probabilities
+        // exp(-2000) is 0 in f32 and below FLT_MIN here; AVX-512 BF16's conversion flushes such denormals to 0
+        if (i < 8) CHECK(p[static_cast<std::size_t>(i)] == nearest_bf16(x[i]));
+    }
+    CHECK(bf16_value(p[8]) <= 1e-37f);
+    for (std::int64_t cols : {std::int64_t{16}, std::int64_t{37}, std::int64_t{197}}) {  // no tail, tails of 5
+        CAPTURE(cols);
+        const std::int64_t rows = 5;
+        auto s = random_values(static_cast<std::size_t>(rows * cols), -30.f, 30.f, 9);
+        const auto s0 = s;
+        std::vector<std::uint16_t> pb(s.size());
+        softmax_rows_bf16(s.data(), rows, cols, pb.data(), false);
+        double worst = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+            double mx = -1e300, sum = 0;
+            for (std::int64_t j = 0; j < cols; ++j) mx = std::max(mx, static_cast<double>(s0[r * cols + j]));
+            for (std::int64_t j = 0; j < cols; ++j) sum += std::exp(s0[r * cols + j] - mx);
+            for (std::int64_t j = 0; j < cols; ++j) {
+                const double w = std::exp(s0[r * cols + j] - mx) / sum;
+                const double got = bf16_value(pb[static_cast<std::size_t>(r * cols + j)]);
+                worst = std::max(worst, std::fabs(got - w) / std::max(w, 1e-30));
+            }
+        }
+        MESSAGE("softmax bf16, " << cols << " columns: max relative difference " << worst);
+        CHECK(worst <= 1.0 / 200);  // one rounding to bf16 (<= 2^-8) and the f32 exponentials
+    }
 }
 
 TEST_CASE("LayerNorm::forward_bf16 is the f32 layer norm rounded to bf16") {
@@ -137,7 +173,7 @@ TEST_CASE("Linear::forward_bf16 with f32 and bf16 outputs, GELU and residual epi
             err_res = std::max(err_res, std::fabs(yf[i] - (0.5 + a)));
         }
     MESSAGE("linear bf16: GELU bf16 output max relative difference " << err_gelu << ", residual f32 output max "
-                                                                      << err_res);
+                                                                     << err_res);
     CHECK(err_gelu <= 1.0 / 128);  // one rounding to bf16 (<= 2^-8) plus f32 accumulation order
     CHECK(err_res <= 1e-4);
 
@@ -161,8 +197,10 @@ TEST_CASE("AttentionBf16 against float64 attention on the bf16 inputs; probabili
     };
     AttentionBf16 attn(static_cast<int>(H), static_cast<int>(d), scale);
     std::vector<float> scores(static_cast<std::size_t>(B * H * T * T));
-    std::vector<std::uint16_t> probs(scores.size()), ctx(static_cast<std::size_t>(B * T * D));
-    attn.forward(qkvb.data(), B, T, scores.data(), probs.data(), true, ctx.data());
+    std::vector<std::uint16_t> ctx(static_cast<std::size_t>(B * T * D)), ctx_alone(ctx.size());
+    attn.forward(qkvb.data(), B, T, scores.data(), ctx.data());
+    attn.forward(qkvb.data(), B, T, nullptr, ctx_alone.data());  // without an attention sink: the same context
+    CHECK(ctx_alone == ctx);
     double err_ctx = 0, err_p = 0;
     for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t h = 0; h < H; ++h)
@@ -181,10 +219,11 @@ TEST_CASE("AttentionBf16 against float64 attention on the bf16 inputs; probabili
                                                       row[static_cast<std::size_t>(j)] / sum));
                 for (std::int64_t k = 0; k < d; ++k) {
                     double acc = 0;
-                    for (std::int64_t j = 0; j < T; ++j) acc += row[static_cast<std::size_t>(j)] / sum * at(b, j, 2, h, k);
-                    err_ctx = std::max(err_ctx, std::fabs(bf16_value(ctx[static_cast<std::size_t>((b * T + i) * D +
-                                                                                                  h * d + k)]) -
-                                                          acc));
+                    for (std::int64_t j = 0; j < T; ++j)
+                        acc += row[static_cast<std::size_t>(j)] / sum * at(b, j, 2, h, k);
+                    err_ctx = std::max(
+                        err_ctx,
+                        std::fabs(bf16_value(ctx[static_cast<std::size_t>((b * T + i) * D + h * d + k)]) - acc));
                 }
             }
     MESSAGE("attention bf16: max |ctx difference| " << err_ctx << ", max |probability difference| " << err_p);
