@@ -133,7 +133,6 @@ struct VitModel::Impl {
     std::vector<float> qkv;          // [B, T, 3D]
     std::vector<float> probs;        // [B, H, T, T] attention probabilities, only for the sink
     std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
-    QuantizedRows hq;                // INT8: [B, T, D] normed, as qkv's and fc1's quantised input
     QuantizedRows mlp_q;             // INT8: [B, T, F] as fc2's quantised input
     std::vector<float> gate;         // [B, T, F] SwiGLU output
     std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
@@ -301,15 +300,8 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
-    // INT8: each linear's input is quantised per row where it is produced (norm, fc1), not read back as floats.
-    const bool q8 = precision == Precision::INT8;
-    if (q8) {
-        w.norm1.forward(x.data(), M, hq);  // h = norm1(x), quantised per row
-        w.qkv.forward(hq, qkv.data());     // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
-    } else {
-        w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
-        w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
-    }
+    w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
+    w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
     if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
     w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)   [B, T, D]
     if (sink) sink(index, probs.data(), B, m.num_heads, T);
@@ -325,18 +317,16 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
         hr = ph.data();
         rows = B * n;
     }
-    w.proj.forward(hr, rows, xr);  // x += h·Woᵀ + bo   (layer scale folded in)
+    w.proj.forward(hr, rows, xr);   // x += h·Woᵀ + bo   (layer scale folded in)
+    w.norm2.forward(xr, rows, hr);  // h = norm2(x)
     if (m.act == Activation::SwiGlu) {
-        w.norm2.forward(xr, rows, hr);             // h = norm2(x)
         w.fc1.forward(hr, rows, mlp.data());       // [a, b] = h·W1ᵀ + b1   [rows, 2F]
         swiglu(mlp.data(), rows, F, gate.data());  // u = silu(a) * b   [rows, F]
         w.fc2.forward(gate.data(), rows, xr);      // x += u·W2ᵀ + b2
-    } else if (q8) {
-        w.norm2.forward(xr, rows, hq);  // h = norm2(x), quantised per row
-        w.fc1.forward(hq, mlp_q);       // u = act(h·W1ᵀ + b1)   [rows, F], quantised per row
-        w.fc2.forward(mlp_q, xr);       // x += u·W2ᵀ + b2
+    } else if (precision == Precision::INT8) {
+        w.fc1.forward(hr, rows, mlp_q);  // u = act(h·W1ᵀ + b1)   [rows, F], quantised per row for fc2
+        w.fc2.forward(mlp_q, xr);        // x += u·W2ᵀ + b2
     } else {
-        w.norm2.forward(xr, rows, hr);        // h = norm2(x)
         w.fc1.forward(hr, rows, mlp.data());  // u = act(h·W1ᵀ + b1)   [rows, F]
         w.fc2.forward(mlp.data(), rows, xr);  // x += u·W2ᵀ + b2
     }
@@ -500,12 +490,11 @@ void VitModel::prepare(std::int64_t B) {
             w.fc2.prepare(rows);
             continue;
         }
-        const bool q8 = m.precision == Precision::INT8;  // INT8 norms run our own kernel (see block())
-        if (!q8) w.norm1.prepare(M);
+        w.norm1.prepare(M);
         w.qkv.prepare(M);
         w.attn.prepare(B, T);
         w.proj.prepare(rows);
-        if (!q8 || c.act == Activation::SwiGlu) w.norm2.prepare(rows);
+        w.norm2.prepare(rows);
         w.fc1.prepare(rows);
         w.fc2.prepare(rows);
     }

@@ -259,25 +259,6 @@ void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
                                      y.q.data(), y.scale.data());
 }
 
-void Linear::forward(const QuantizedRows& x, QuantizedRows& y) const {
-    check_int8("quantized input and output");
-    if (x.K != K_)
-        throw std::invalid_argument("Linear::forward: quantized input has " + std::to_string(x.K) +
-                                    " features, the layer expects " + std::to_string(K_));
-    if (ep_ == Epilogue::Residual)
-        throw std::logic_error("Linear::forward with quantized output cannot accumulate into its output (residual)");
-    Int8Scratch& s = int8_scratch();
-    s.acc.resize(static_cast<std::size_t>(x.M) * N_);
-    int8_matmul(x.q.data(), x.M, s.acc.data());
-    y.M = x.M;
-    y.K = N_;
-    y.q.resize(static_cast<std::size_t>(x.M) * N_);
-    y.scale.resize(static_cast<std::size_t>(x.M));
-    int8::dequantize_requantize_rows(s.acc.data(), x.M, N_, x.scale.data(), wscale_.data(),
-                                     static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
-                                     y.q.data(), y.scale.data());
-}
-
 void Linear::forward(const QuantizedRows& x, float* y) const {
     check_int8("quantized input");
     if (x.K != K_)
@@ -323,16 +304,6 @@ void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
     p.execute(rt.stream,
               {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}});
     rt.stream.wait();
-}
-
-void LayerNorm::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
-    y.M = M;
-    y.K = D_;
-    y.q.resize(static_cast<std::size_t>(M) * D_);
-    y.scale.resize(static_cast<std::size_t>(M));
-    int8::layer_norm_quantize_rows(x, M, D_, static_cast<const float*>(scale_.get_data_handle()),
-                                   static_cast<const float*>(shift_.get_data_handle()), eps_, y.q.data(),
-                                   y.scale.data());
 }
 
 // --------------------------------------------------------------------------------------- softmax, GELU helpers

@@ -62,7 +62,6 @@ public:
     // float copy of it (not with Epilogue::Residual), and the input taken already quantised.
     void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void forward(const QuantizedRows& x, float* y) const;
-    void forward(const QuantizedRows& x, QuantizedRows& y) const;
     void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
     // BF16 only (ops_bf16.cpp): x [M, K] already in bf16, no reorder; y f32 (epilogue as above) or bf16.
     void forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const;
@@ -106,8 +105,6 @@ public:
     LayerNorm() = default;
     LayerNorm(const float* weight, const float* bias, int D, float eps);
     void forward(const float* x, std::int64_t M, float* y) const;
-    // For an INT8 Linear's input: the rows normalised and quantised per row in one pass of our own (quantize.hpp).
-    void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
     // The same in f32 arithmetic, y written in bf16 for a bf16 Linear (ops_bf16.cpp; oneDNN 2.6's layer
     // normalization has one data type for src and dst).

@@ -111,20 +111,6 @@ VIT_INLINE void dequant_any(const std::int32_t* acc, std::int64_t N, float xs, c
     }
 }
 
-// row = (x - mean) / sqrt(var + eps) * gamma + beta over one row of D, mean and (biased) variance in float.
-VIT_INLINE void layer_norm_row(const float* x, std::int64_t D, const float* gamma, const float* beta, float eps,
-                               float* row) {
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t k = 0; k < D; ++k) sum += x[k];
-    const float mean = sum / static_cast<float>(D);
-    float sq = 0;
-#pragma omp simd reduction(+ : sq)
-    for (std::int64_t k = 0; k < D; ++k) sq += (x[k] - mean) * (x[k] - mean);
-    const float rstd = 1.f / std::sqrt(sq / static_cast<float>(D) + eps);
-    for (std::int64_t k = 0; k < D; ++k) row[k] = (x[k] - mean) * rstd * gamma[k] + beta[k];
-}
-
 // The row kernels, built once per instruction set from the bodies above and picked per call by `level`.
 struct RowKernels {
     void (*quantize)(const float* x, std::int64_t K, std::int8_t* q, float& scale);
@@ -133,8 +119,6 @@ struct RowKernels {
     // `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
     void (*requantize)(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
                        float* row, std::int8_t* q, float& scale);
-    void (*layer_norm_quantize)(const float* x, std::int64_t D, const float* gamma, const float* beta, float eps,
-                                float* row, std::int8_t* q, float& scale);
 };
 
 #define VIT_ROW_KERNELS(NAME, TARGET)                                                                                 \
@@ -150,13 +134,7 @@ struct RowKernels {
         dequant_any(acc, N, xs, ws, b, act, false, row);                                                              \
         quantize_with(row, N, abs_max(row, N), q, scale);                                                             \
     }                                                                                                                 \
-    TARGET void NAME##_layer_norm_quantize(const float* x, std::int64_t D, const float* gamma, const float* beta,     \
-                                           float eps, float* row, std::int8_t* q, float& scale) {                     \
-        layer_norm_row(x, D, gamma, beta, eps, row);                                                                  \
-        quantize_with(row, D, abs_max(row, D), q, scale);                                                             \
-    }                                                                                                                 \
-    constexpr RowKernels NAME##_kernels{NAME##_quantize, NAME##_dequantize, NAME##_requantize,                        \
-                                        NAME##_layer_norm_quantize};
+    constexpr RowKernels NAME##_kernels{NAME##_quantize, NAME##_dequantize, NAME##_requantize};
 
 VIT_ROW_KERNELS(avx512, __attribute__((target("avx512f"))))
 VIT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
@@ -192,18 +170,6 @@ void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::in
 #pragma omp for
         for (std::int64_t m = 0; m < M; ++m)
             requantize(acc + m * N, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m]);
-    }
-}
-
-void layer_norm_quantize_rows(const float* x, std::int64_t M, std::int64_t D, const float* gamma, const float* beta,
-                              float eps, std::int8_t* q, float* scale, SimdLevel level) {
-    const auto layer_norm_quantize = kernels(level).layer_norm_quantize;
-#pragma omp parallel
-    {
-        std::vector<float> row(static_cast<std::size_t>(D));
-#pragma omp for
-        for (std::int64_t m = 0; m < M; ++m)
-            layer_norm_quantize(x + m * D, D, gamma, beta, eps, row.data(), q + m * D, scale[m]);
     }
 }
 

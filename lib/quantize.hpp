@@ -32,11 +32,6 @@ void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::in
                                 const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale,
                                 SimdLevel level = simd_level());
 
-// LayerNorm of each row of x [M, D] (gamma, beta [D]; mean and biased variance as torch.nn.LayerNorm), quantised
-// per row as by quantize_rows: an INT8 Linear's input straight from the residual stream.
-void layer_norm_quantize_rows(const float* x, std::int64_t M, std::int64_t D, const float* gamma, const float* beta,
-                              float eps, std::int8_t* q, float* scale, SimdLevel level = simd_level());
-
 // The activations element-wise (exposed for the tests).
 float gelu_erf(float x);
 float gelu_tanh(float x);
