@@ -130,6 +130,7 @@ struct VitModel::Impl {
     std::vector<float> qkv;          // [B, T, 3D]
     std::vector<float> probs;        // [B, H, T, T] attention probabilities, only for the sink
     std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
+    QuantizedRows mlp_q;             // INT8: [B, T, F] as fc2's quantised input
     std::vector<float> gate;         // [B, T, F] SwiGLU output
     std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
     std::vector<float> feat, feat2;  // [B, E] pooled features; distillation features
@@ -303,6 +304,9 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
         w.fc1.forward(hr, rows, mlp.data());       // [a, b] = h·W1ᵀ + b1   [rows, 2F]
         swiglu(mlp.data(), rows, F, gate.data());  // u = silu(a) * b   [rows, F]
         w.fc2.forward(gate.data(), rows, xr);      // x += u·W2ᵀ + b2
+    } else if (precision == Precision::INT8) {
+        w.fc1.forward(hr, rows, mlp_q);  // u = act(h·W1ᵀ + b1)   [rows, F], quantised per row for fc2
+        w.fc2.forward(mlp_q, xr);        // x += u·W2ᵀ + b2
     } else {
         w.fc1.forward(hr, rows, mlp.data());  // u = act(h·W1ᵀ + b1)   [rows, F]
         w.fc2.forward(mlp.data(), rows, xr);  // x += u·W2ᵀ + b2

@@ -1,6 +1,8 @@
 // oneDNN primitives behind the op wrappers declared in ops.hpp.
 #include "ops.hpp"
 
+#include "quantize.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -76,36 +78,6 @@ std::string cpu_isa_name() {
 
 namespace {
 
-// x[0..K) = scale * q[0..K), q in [-127, 127], scale = max|x| / 127. Written to vectorise (AVX2 clone).
-__attribute__((target_clones("avx2", "default"))) void quantize_row(const float* x, std::int64_t K, std::int8_t* q,
-                                                                    float& scale) {
-    float mx = 0;
-    for (std::int64_t k = 0; k < K; ++k) {
-        const float a = std::fabs(x[k]);
-        mx = a > mx ? a : mx;
-    }
-    scale = mx > 0 ? mx / 127.f : 1.f;
-    const float inv = 1.f / scale;
-    for (std::int64_t k = 0; k < K; ++k) {
-        const float v = x[k] * inv;
-        q[k] = static_cast<std::int8_t>(static_cast<std::int32_t>(v + (v >= 0 ? 0.5f : -0.5f)));
-    }
-}
-
-// y = acc * xscale * wscale[n] + bias[n]   (or y += ... for a fused residual)
-__attribute__((target_clones("avx2", "default"))) void dequantize_row(const std::int32_t* acc, std::int64_t N,
-                                                                      float xscale, const float* wscale,
-                                                                      const float* bias, bool residual, float* y) {
-    if (residual)
-        for (std::int64_t n = 0; n < N; ++n) y[n] += static_cast<float>(acc[n]) * xscale * wscale[n] + bias[n];
-    else
-        for (std::int64_t n = 0; n < N; ++n) y[n] = static_cast<float>(acc[n]) * xscale * wscale[n] + bias[n];
-}
-
-}  // namespace
-
-namespace {
-
 // The oneDNN eltwise algorithm (and alpha) of an activation epilogue; None for the others.
 bool activation_of(Linear::Epilogue ep, dnnl::algorithm& alg, float& alpha) {
     alpha = 0.f;
@@ -117,13 +89,30 @@ bool activation_of(Linear::Epilogue ep, dnnl::algorithm& alg, float& alpha) {
     }
 }
 
+int8::Act int8_activation(Linear::Epilogue ep) {
+    switch (ep) {
+        case Linear::Epilogue::Gelu: return int8::Act::Gelu;
+        case Linear::Epilogue::GeluTanh: return int8::Act::GeluTanh;
+        case Linear::Epilogue::QuickGelu: return int8::Act::QuickGelu;
+        default: return int8::Act::None;
+    }
+}
+
+// Scratch of the INT8 path, one set per calling thread (the OpenMP workers only get pointers into it).
+struct Int8Scratch {
+    std::vector<std::int8_t> xq;
+    std::vector<float> xscale;
+    std::vector<std::int32_t> acc;
+};
+Int8Scratch& int8_scratch() {
+    thread_local Int8Scratch s;
+    return s;
+}
+
 }  // namespace
 
 Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
     : K_(K), N_(N), ep_(ep), precision_(p) {
-    dnnl::algorithm alg;
-    float alpha;
-    if (activation_of(ep, alg, alpha)) act_ = Activation1d(alg, alpha);
     auto& rt = Runtime::get();
     bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
@@ -209,29 +198,14 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
     const float* bias = static_cast<const float*>(bias_.get_data_handle());
     if (precision_ == Precision::INT8) {
         // Dynamic per-row (per-token) symmetric activation quantisation: x[m, :] = xscale[m] * xq[m, :].
-        thread_local std::vector<std::int8_t> xq;
-        thread_local std::vector<std::int32_t> acc;
-        thread_local std::vector<float> xscale;
-        xq.resize(static_cast<std::size_t>(M) * K_);
-        acc.resize(static_cast<std::size_t>(M) * N_);
-        xscale.resize(static_cast<std::size_t>(M));
-        const std::int64_t K = K_, N = N_;
-        // thread_local buffers belong to this thread: the OpenMP workers below get raw pointers.
-        std::int8_t* xq_p = xq.data();
-        std::int32_t* acc_p = acc.data();
-        float* xs_p = xscale.data();
-#pragma omp parallel for
-        for (std::int64_t m = 0; m < M; ++m) quantize_row(x + m * K, K, xq_p + m * K, xs_p[m]);
-        memory src(p.src_md, rt.engine, xq_p), dst(p.dst_md, rt.engine, acc_p);
-        p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}});
-        rt.stream.wait();
-        const float* ws = wscale_.data();
-        const bool residual = ep_ == Epilogue::Residual;
-#pragma omp parallel for
-        for (std::int64_t m = 0; m < M; ++m) dequantize_row(acc_p + m * N, N, xs_p[m], ws, bias, residual, y + m * N);
-        dnnl::algorithm alg;
-        float alpha;
-        if (activation_of(ep_, alg, alpha)) act_.forward(y, M * N);
+        Int8Scratch& s = int8_scratch();
+        s.xq.resize(static_cast<std::size_t>(M) * K_);
+        s.xscale.resize(static_cast<std::size_t>(M));
+        s.acc.resize(static_cast<std::size_t>(M) * N_);
+        int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
+        int8_matmul(s.xq.data(), M, s.acc.data());
+        int8::dequantize_rows(s.acc.data(), M, N_, s.xscale.data(), wscale_.data(), bias, int8_activation(ep_),
+                              ep_ == Epilogue::Residual, y);
         return;
     }
     memory dst(p.dst_md, rt.engine, y);
@@ -250,6 +224,52 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
                      {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst}});
     }
     rt.stream.wait();
+}
+
+void Linear::check_int8(const char* what) const {
+    if (precision_ != Precision::INT8)
+        throw std::logic_error(std::string("Linear::forward with ") + what + " needs an int8 layer, this one is " +
+                               to_string(precision_));
+}
+
+void Linear::int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* acc) const {
+    auto& rt = Runtime::get();
+    const Prim& p = prim(M);
+    memory src(p.src_md, rt.engine, const_cast<std::int8_t*>(xq)), dst(p.dst_md, rt.engine, acc);
+    p.mm.execute(rt.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}});
+    rt.stream.wait();
+}
+
+void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
+    check_int8("quantized output");
+    if (ep_ == Epilogue::Residual)
+        throw std::logic_error("Linear::forward with quantized output cannot accumulate into its output (residual)");
+    Int8Scratch& s = int8_scratch();
+    s.xq.resize(static_cast<std::size_t>(M) * K_);
+    s.xscale.resize(static_cast<std::size_t>(M));
+    s.acc.resize(static_cast<std::size_t>(M) * N_);
+    int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
+    int8_matmul(s.xq.data(), M, s.acc.data());
+    y.M = M;
+    y.K = N_;
+    y.q.resize(static_cast<std::size_t>(M) * N_);
+    y.scale.resize(static_cast<std::size_t>(M));
+    int8::dequantize_requantize_rows(s.acc.data(), M, N_, s.xscale.data(), wscale_.data(),
+                                     static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
+                                     y.q.data(), y.scale.data());
+}
+
+void Linear::forward(const QuantizedRows& x, float* y) const {
+    check_int8("quantized input");
+    if (x.K != K_)
+        throw std::invalid_argument("Linear::forward: quantized input has " + std::to_string(x.K) +
+                                    " features, the layer expects " + std::to_string(K_));
+    Int8Scratch& s = int8_scratch();
+    s.acc.resize(static_cast<std::size_t>(x.M) * N_);
+    int8_matmul(x.q.data(), x.M, s.acc.data());
+    int8::dequantize_rows(s.acc.data(), x.M, N_, x.scale.data(), wscale_.data(),
+                          static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
+                          ep_ == Epilogue::Residual, y);
 }
 
 // ------------------------------------------------------------------------------------------------- LayerNorm

@@ -25,7 +25,7 @@ struct Runtime {
     static Runtime& get();
 };
 
-// An element-wise activation applied in place (the INT8 path's epilogue), its primitive built once per length.
+// An element-wise activation applied in place, its primitive built once per length.
 class Activation1d {
 public:
     explicit Activation1d(dnnl::algorithm alg = dnnl::algorithm::eltwise_gelu_erf, float alpha = 0.f)
@@ -38,9 +38,18 @@ private:
     mutable std::map<std::int64_t, dnnl::eltwise_forward> prims_;
 };
 
+// Activations quantised per row (token) for an INT8 Linear: x[m, :] ≈ scale[m] * q[m, :], q in [-127, 127].
+struct QuantizedRows {
+    std::vector<std::int8_t> q;  // [M, K]
+    std::vector<float> scale;    // [M]
+    std::int64_t M = 0, K = 0;
+};
+
 // y[M,N] = x[M,K] · Wᵀ + b, optionally followed by an activation (exact GELU, tanh GELU, quick GELU =
 // x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N,
 // K] layout and reordered once into oneDNN's preferred layout; no other copy of it is kept.
+// INT8: the s8 x s8 -> s32 matmul is followed by one pass of our own (quantize.hpp) that dequantises, adds the bias
+// and applies the activation or the residual; its activations use polynomial erf/exp, not oneDNN's.
 class Linear {
 public:
     enum class Epilogue { None, Gelu, GeluTanh, QuickGelu, Residual };
@@ -49,6 +58,10 @@ public:
     Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p = Precision::F32);
 
     void forward(const float* x, std::int64_t M, float* y) const;
+    // INT8 only, for two INT8 Linears in a row (an MLP): the output quantised per row for the next one, with no
+    // float copy of it (not with Epilogue::Residual), and the input taken already quantised.
+    void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
+    void forward(const QuantizedRows& x, float* y) const;
     void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
     int in_features() const { return K_; }
     int out_features() const { return N_; }
@@ -72,8 +85,11 @@ private:
     Epilogue ep_ = Epilogue::None;
     Precision precision_ = Precision::F32;
     dnnl::memory weights_, bias_;
+    // INT8: acc [M, N] = xq [M, K] · Wqᵀ in s32.
+    void int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* acc) const;
+    void check_int8(const char* what) const;
+
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales
-    Activation1d act_;           // INT8: the activation epilogue, run after dequantisation
     mutable std::map<std::int64_t, Prim> prims_;
 };
 

@@ -1,0 +1,159 @@
+// Per-row int8 quantisation and the INT8 Linear's fused dequantisation epilogue (see quantize.hpp).
+//
+// The row functions are written as plain loops of arithmetic (no library calls: exp and erf are polynomials here)
+// so that GCC vectorises them; each is compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time.
+#include "quantize.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace vit::int8 {
+
+namespace {
+
+// The helpers are inlined into each instruction-set clone of the row kernels below (a call would run the
+// baseline x86-64 build of them).
+#define VIT_INLINE inline __attribute__((always_inline))
+
+// exp(x) for x in [-87, 88] (clamped outside), relative error ~2e-7: Cephes' expf (x = n ln2 + r, a degree-6
+// polynomial in r, 2^n built in the exponent bits).
+VIT_INLINE float exp_poly(float x) {
+    x = std::min(std::max(x, -87.f), 88.f);
+    // round to nearest by adding and subtracting 1.5 * 2^23 (no library call, no branch)
+    const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 split in two: n * ln2 exactly
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.f;
+    const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) * (1 << 23);
+    float two_n;
+    std::memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), as oneDNN's
+// gelu_erf does.
+VIT_INLINE float gelu_erf_poly(float x) {
+    const float z = std::fabs(x) * 0.70710678118654752f;
+    const float t = 1.f / (1.f + 0.3275911f * z);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    const float erf_abs = 1.f - p * t * exp_poly(-z * z);
+    return 0.5f * x * (1.f + std::copysign(erf_abs, x));
+}
+
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2 / (exp(2u) + 1).
+VIT_INLINE float gelu_tanh_poly(float x) {
+    const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (2.f - 2.f / (exp_poly(2.f * u) + 1.f));
+}
+
+// x sigmoid(1.702 x), CLIP's activation.
+VIT_INLINE float quick_gelu_poly(float x) { return x / (1.f + exp_poly(-1.702f * x)); }
+
+template <Act A>
+VIT_INLINE float activate(float v) {
+    if constexpr (A == Act::Gelu) return gelu_erf_poly(v);
+    if constexpr (A == Act::GeluTanh) return gelu_tanh_poly(v);
+    if constexpr (A == Act::QuickGelu) return quick_gelu_poly(v);
+    return v;
+}
+
+template <Act A>
+VIT_INLINE void dequant_loop(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
+                         bool accumulate, float* y) {
+    if (accumulate) {
+#pragma omp simd
+        for (std::int64_t n = 0; n < N; ++n) y[n] += activate<A>(static_cast<float>(acc[n]) * xs * ws[n] + b[n]);
+    } else {
+#pragma omp simd
+        for (std::int64_t n = 0; n < N; ++n) y[n] = activate<A>(static_cast<float>(acc[n]) * xs * ws[n] + b[n]);
+    }
+}
+
+// max |x[k]| over a row.
+VIT_INLINE float abs_max(const float* x, std::int64_t K) {
+    float mx = 0;
+#pragma omp simd reduction(max : mx)
+    for (std::int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(x[k]));
+    return mx;
+}
+
+VIT_INLINE void quantize_with(const float* x, std::int64_t K, float mx, std::int8_t* q, float& scale) {
+    scale = mx > 0 ? mx / 127.f : 1.f;
+    const float inv = 1.f / scale;
+    for (std::int64_t k = 0; k < K; ++k) {
+        const float v = x[k] * inv;
+        q[k] = static_cast<std::int8_t>(static_cast<std::int32_t>(v + (v >= 0 ? 0.5f : -0.5f)));
+    }
+}
+
+VIT_INLINE void dequant_any(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
+                        bool accumulate, float* y) {
+    switch (act) {
+        case Act::None: dequant_loop<Act::None>(acc, N, xs, ws, b, accumulate, y); break;
+        case Act::Gelu: dequant_loop<Act::Gelu>(acc, N, xs, ws, b, accumulate, y); break;
+        case Act::GeluTanh: dequant_loop<Act::GeluTanh>(acc, N, xs, ws, b, accumulate, y); break;
+        case Act::QuickGelu: dequant_loop<Act::QuickGelu>(acc, N, xs, ws, b, accumulate, y); break;
+    }
+}
+
+#define VIT_ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+
+VIT_ROW_KERNEL void quantize_row(const float* x, std::int64_t K, std::int8_t* q, float& scale) {
+    quantize_with(x, K, abs_max(x, K), q, scale);
+}
+
+VIT_ROW_KERNEL void dequantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws,
+                                   const float* b, Act act, bool accumulate, float* y) {
+    dequant_any(acc, N, xs, ws, b, act, accumulate, y);
+}
+
+// `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
+VIT_ROW_KERNEL void requantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws,
+                                   const float* b, Act act, float* row, std::int8_t* q, float& scale) {
+    dequant_any(acc, N, xs, ws, b, act, false, row);
+    quantize_with(row, N, abs_max(row, N), q, scale);
+}
+
+}  // namespace
+
+void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale) {
+#pragma omp parallel for
+    for (std::int64_t m = 0; m < M; ++m) quantize_row(x + m * K, K, q + m * K, scale[m]);
+}
+
+void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
+                     const float* wscale, const float* bias, Act act, bool accumulate, float* y) {
+#pragma omp parallel for
+    for (std::int64_t m = 0; m < M; ++m)
+        dequantize_row(acc + m * N, N, xscale[m], wscale, bias, act, accumulate, y + m * N);
+}
+
+void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
+                                const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale) {
+#pragma omp parallel
+    {
+        std::vector<float> row(static_cast<std::size_t>(N));
+#pragma omp for
+        for (std::int64_t m = 0; m < M; ++m)
+            requantize_row(acc + m * N, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m]);
+    }
+}
+
+float gelu_erf(float x) { return gelu_erf_poly(x); }
+float gelu_tanh(float x) { return gelu_tanh_poly(x); }
+float quick_gelu(float x) { return quick_gelu_poly(x); }
+
+}  // namespace vit::int8
