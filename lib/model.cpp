@@ -8,6 +8,7 @@
 #include "arch.hpp"
 #include "errors.hpp"
 #include "ops.hpp"
+#include "ops_bf16.hpp"
 #include "pos_embed.hpp"
 #include "weights.hpp"
 
@@ -23,6 +24,8 @@ struct BlockWeights {
     LayerNorm norm2;  // D
     Linear fc1;       // D -> F with the activation fused; SwiGLU: D -> 2F, gated separately
     Linear fc2;       // F -> D, layer scale folded in, residual fused
+    // BF16: the same heads on bf16 q, k, v
+    AttentionBf16 attn_bf16;
 };
 
 Linear::Epilogue activation_epilogue(Activation a) {
@@ -135,6 +138,11 @@ struct VitModel::Impl {
     std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
     std::vector<float> feat, feat2;  // [B, E] pooled features; distillation features
     std::vector<float> logits2;      // [B, K] distillation head
+    // BF16 only: the activations that feed bf16 matmuls, as bf16 (the residual stream x stays f32).
+    std::vector<std::uint16_t> hb;    // [B, T, D] normed / attention context
+    std::vector<std::uint16_t> qkvb;  // [B, T, 3D]
+    std::vector<std::uint16_t> mlpb;  // [B, T, F]
+    std::vector<std::uint16_t> phb;   // [B*n, D]
 
     Impl(const ModelSpec& s, Precision p) : spec(s), precision(p) {}
     const ModelConfig& c() const { return spec.model; }
@@ -149,6 +157,9 @@ struct VitModel::Impl {
     // x += attn(norm1(x)); x += mlp(norm2(x)). With n > 0, the MLP half runs on the first n tokens of each image
     // alone, packed into px [B*n, D]: everything after attention is per token and the head reads only those.
     void block(int index, std::int64_t B, int n);
+    void block_bf16(int index, std::int64_t B, int n);  // the same with bf16 activations between the matmuls
+    // BF16 runs attention in bf16 up to kAttentionWholeTokens tokens, longer sequences in the f32 Attention.
+    bool bf16_attention() const { return precision == Precision::BF16 && c().num_tokens() <= kAttentionWholeTokens; }
     void encode(const float* images, std::int64_t B, int n);         // all of the above
     void pool(std::int64_t B, int n, FeaturePool pool, float* out);  // final norm + pooling -> [B, E or D]
 };
@@ -203,6 +214,7 @@ void VitModel::Impl::load(std::vector<std::string>* warnings) {
                 : ld.linear(Role::Fc1W, Role::Fc1B, i, D, F, activation_epilogue(m.act), precision),
             glu ? ld.linear(Role::GluOutW, Role::GluOutB, i, F, D, Linear::Epilogue::Residual, precision, ls2)
                 : ld.linear(Role::Fc2W, Role::Fc2B, i, F, D, Linear::Epilogue::Residual, precision, ls2),
+            AttentionBf16(m.num_heads, m.head_dim(), scale),
         });
     }
     norm = m.uses_fc_norm() ? ld.norm(Role::FcNormW, Role::FcNormB) : ld.norm(Role::NormW, Role::NormB);
@@ -229,6 +241,12 @@ void VitModel::Impl::ensure_scratch(std::int64_t B) {
     feat.resize(B * 2 * D);
     feat2.resize(B * 2 * D);
     logits2.resize(B * m.num_classes);
+    if (precision == Precision::BF16) {
+        hb.resize(B * T * D);
+        qkvb.resize(B * T * 3 * D);
+        mlpb.resize(B * T * F * (glu ? 2 : 1));
+        phb.resize(B * 2 * D);
+    }
     scratch_batch = B;
 }
 
@@ -278,6 +296,7 @@ void VitModel::Impl::add_prefix_and_pos(std::int64_t B) {
 }
 
 void VitModel::Impl::block(int index, std::int64_t B, int n) {
+    if (precision == Precision::BF16) return block_bf16(index, B, n);
     const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
     const auto& m = c();
     const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
@@ -310,6 +329,46 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     } else {
         w.fc1.forward(hr, rows, mlp.data());  // u = act(h·W1ᵀ + b1)   [rows, F]
         w.fc2.forward(mlp.data(), rows, xr);  // x += u·W2ᵀ + b2
+    }
+}
+
+void VitModel::Impl::block_bf16(int index, std::int64_t B, int n) {
+    const BlockWeights& w = blocks[static_cast<std::size_t>(index)];
+    const auto& m = c();
+    const std::int64_t T = m.num_tokens(), D = m.embed_dim, F = m.mlp_dim, M = B * T;
+    w.norm1.forward_bf16(x.data(), M, hb.data());  // hb = norm1(x)   bf16
+    if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
+    float* p = sink ? probs.data() : nullptr;
+    if (bf16_attention()) {
+        w.qkv.forward_bf16(hb.data(), M, qkvb.data());         // [B, T, 3, H, d] bf16
+        w.attn_bf16.forward(qkvb.data(), B, T, p, hb.data());  // hb = attention(q, k, v)   [B, T, D] bf16
+    } else {
+        w.qkv.forward_bf16(hb.data(), M, qkv.data());  // [B, T, 3, H, d] f32
+        w.attn.forward(qkv.data(), B, T, p, h.data());
+        to_bf16(h.data(), M * D, hb.data());
+    }
+    if (sink) sink(index, probs.data(), B, m.num_heads, T);
+    float* xr = x.data();
+    std::uint16_t* hr = hb.data();
+    std::int64_t rows = M;
+    if (n > 0) {  // see block()
+        for (std::int64_t b = 0; b < B; ++b) {
+            std::memcpy(&px[b * n * D], &x[b * T * D], n * D * sizeof(float));
+            std::memcpy(&phb[b * n * D], &hb[b * T * D], n * D * sizeof(std::uint16_t));
+        }
+        xr = px.data();
+        hr = phb.data();
+        rows = B * n;
+    }
+    w.proj.forward_bf16(hr, rows, xr);   // x += ctx·Woᵀ + bo
+    w.norm2.forward_bf16(xr, rows, hr);  // hb = norm2(x)   bf16
+    if (m.act == Activation::SwiGlu) {
+        w.fc1.forward_bf16(hr, rows, mlp.data());  // [a, b]   [rows, 2F] f32
+        swiglu(mlp.data(), rows, F, gate.data());
+        w.fc2.forward(gate.data(), rows, xr);
+    } else {
+        w.fc1.forward_bf16(hr, rows, mlpb.data());  // u = act(h·W1ᵀ + b1)   [rows, F] bf16
+        w.fc2.forward_bf16(mlpb.data(), rows, xr);  // x += u·W2ᵀ + b2
     }
 }
 
@@ -418,6 +477,19 @@ void VitModel::prepare(std::int64_t B) {
     for (int i = 0; i < depth; ++i) {
         const BlockWeights& w = m.blocks[static_cast<std::size_t>(i)];
         const std::int64_t rows = i + 1 == depth && n > 0 ? B * n : M;  // see block()
+        if (m.precision == Precision::BF16) {
+            const bool glu = c.act == Activation::SwiGlu;  // see block_bf16()
+            w.qkv.prepare_bf16(M, m.bf16_attention());
+            if (m.bf16_attention()) {
+                w.attn_bf16.prepare(B, T);
+            } else {
+                w.attn.prepare(B, T);
+            }
+            w.proj.prepare(rows);
+            w.fc1.prepare_bf16(rows, !glu);
+            w.fc2.prepare(rows);
+            continue;
+        }
         w.norm1.prepare(M);
         w.qkv.prepare(M);
         w.attn.prepare(B, T);

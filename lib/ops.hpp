@@ -63,6 +63,10 @@ public:
     void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void forward(const QuantizedRows& x, float* y) const;
     void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
+    // BF16 only (ops_bf16.cpp): x [M, K] already in bf16, no reorder; y f32 (epilogue as above) or bf16.
+    void forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const;
+    void forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t* y) const;
+    void prepare_bf16(std::int64_t M, bool bf16_out) const;
     int in_features() const { return K_; }
     int out_features() const { return N_; }
     std::size_t weight_bytes() const;
@@ -74,6 +78,7 @@ private:
         dnnl::reorder to_bf16;  // BF16: the f32 activations into the matmul's bf16 input
     };
     const Prim& prim(std::int64_t M) const;
+    const dnnl::matmul& bf16_out_prim(std::int64_t M) const;
     dnnl::memory::data_type src_type() const {
         return precision_ == Precision::BF16   ? dnnl::memory::data_type::bf16
                : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8
@@ -91,6 +96,7 @@ private:
 
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales
     mutable std::map<std::int64_t, Prim> prims_;
+    mutable std::map<std::int64_t, dnnl::matmul> bf16_out_prims_;  // BF16: forward_bf16 with a bf16 y
 };
 
 // y = (x - mean) / sqrt(var + eps) * weight + bias over the last dimension of x [M, D].
@@ -100,6 +106,9 @@ public:
     LayerNorm(const float* weight, const float* bias, int D, float eps);
     void forward(const float* x, std::int64_t M, float* y) const;
     void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
+    // The same in f32 arithmetic, y written in bf16 for a bf16 Linear (ops_bf16.cpp; oneDNN 2.6's layer
+    // normalization has one data type for src and dst).
+    void forward_bf16(const float* x, std::int64_t M, std::uint16_t* y) const;
 
 private:
     const dnnl::layer_normalization_forward& prim(std::int64_t M) const;

@@ -72,7 +72,7 @@ VIT_INLINE float activate(float v) {
 
 template <Act A>
 VIT_INLINE void dequant_loop(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
-                         bool accumulate, float* y) {
+                             bool accumulate, float* y) {
     if (accumulate) {
 #pragma omp simd
         for (std::int64_t n = 0; n < N; ++n) y[n] += activate<A>(static_cast<float>(acc[n]) * xs * ws[n] + b[n]);
@@ -100,7 +100,7 @@ VIT_INLINE void quantize_with(const float* x, std::int64_t K, float mx, std::int
 }
 
 VIT_INLINE void dequant_any(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
-                        bool accumulate, float* y) {
+                            bool accumulate, float* y) {
     switch (act) {
         case Act::None: dequant_loop<Act::None>(acc, N, xs, ws, b, accumulate, y); break;
         case Act::Gelu: dequant_loop<Act::Gelu>(acc, N, xs, ws, b, accumulate, y); break;
@@ -115,14 +115,14 @@ VIT_ROW_KERNEL void quantize_row(const float* x, std::int64_t K, std::int8_t* q,
     quantize_with(x, K, abs_max(x, K), q, scale);
 }
 
-VIT_ROW_KERNEL void dequantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws,
-                                   const float* b, Act act, bool accumulate, float* y) {
+VIT_ROW_KERNEL void dequantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
+                                   Act act, bool accumulate, float* y) {
     dequant_any(acc, N, xs, ws, b, act, accumulate, y);
 }
 
 // `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
-VIT_ROW_KERNEL void requantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws,
-                                   const float* b, Act act, float* row, std::int8_t* q, float& scale) {
+VIT_ROW_KERNEL void requantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
+                                   Act act, float* row, std::int8_t* q, float& scale) {
     dequant_any(acc, N, xs, ws, b, act, false, row);
     quantize_with(row, N, abs_max(row, N), q, scale);
 }
@@ -134,8 +134,8 @@ void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* 
     for (std::int64_t m = 0; m < M; ++m) quantize_row(x + m * K, K, q + m * K, scale[m]);
 }
 
-void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
-                     const float* wscale, const float* bias, Act act, bool accumulate, float* y) {
+void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale, const float* wscale,
+                     const float* bias, Act act, bool accumulate, float* y) {
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m)
         dequantize_row(acc + m * N, N, xscale[m], wscale, bias, act, accumulate, y + m * N);

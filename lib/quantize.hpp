@@ -20,8 +20,8 @@ enum class Act { None, Gelu, GeluTanh, QuickGelu };
 
 // v[m, n] = act(acc[m, n] * xscale[m] * wscale[n] + bias[n]), written to y (y = v) or added to it (y += v).
 // acc [M, N] s32, xscale [M], wscale [N], bias [N], y [M, N].
-void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
-                     const float* wscale, const float* bias, Act act, bool accumulate, float* y);
+void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale, const float* wscale,
+                     const float* bias, Act act, bool accumulate, float* y);
 
 // The same v, quantised per row as by quantize_rows into q [M, N] and qscale [M] without a float copy of it:
 // the next INT8 Linear's input straight from this one's accumulators.

@@ -185,7 +185,8 @@ TEST_CASE("INT8 linear: quantised hand-offs are refused where they do not apply"
     std::vector<float> y(2 * 4);
     QuantizedRows q;
     const Linear f32(w.data(), nullptr, 3, 4, Linear::Epilogue::None);
-    CHECK_THROWS_WITH_AS(f32.forward(x.data(), 2, q), "Linear::forward with quantized output needs an int8 layer, this one is fp32",
+    CHECK_THROWS_WITH_AS(f32.forward(x.data(), 2, q),
+                         "Linear::forward with quantized output needs an int8 layer, this one is fp32",
                          std::logic_error);
     const Linear res(w.data(), nullptr, 3, 4, Linear::Epilogue::Residual, Precision::INT8);
     CHECK_THROWS_AS(res.forward(x.data(), 2, q), std::logic_error);
