@@ -1,7 +1,8 @@
 // Per-row int8 quantisation and the INT8 Linear's fused dequantisation epilogue (see quantize.hpp).
 //
 // The row functions are written as plain loops of arithmetic (no library calls: exp and erf are polynomials here)
-// so that GCC vectorises them; each is compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time.
+// so that the compiler vectorises them; each is compiled for AVX-512, AVX2 + FMA and baseline x86-64 and picked
+// per call (simd_level(): what oneDNN may use, so ONEDNN_MAX_CPU_ISA=AVX2 times the AVX2 build here too).
 #include "quantize.hpp"
 
 #include <omp.h>
@@ -22,7 +23,8 @@ namespace {
 // exp(x) for x in [-87, 88] (clamped outside), relative error ~2e-7: Cephes' expf (x = n ln2 + r, a degree-6
 // polynomial in r, 2^n built in the exponent bits).
 VIT_INLINE float exp_poly(float x) {
-    x = std::min(std::max(x, -87.f), 88.f);
+    x = x < -87.f ? -87.f : x;
+    x = x > 88.f ? 88.f : x;
     // round to nearest by adding and subtracting 1.5 * 2^23 (no library call, no branch)
     const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
     const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 split in two: n * ln2 exactly
@@ -109,46 +111,65 @@ VIT_INLINE void dequant_any(const std::int32_t* acc, std::int64_t N, float xs, c
     }
 }
 
-#define VIT_ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+// The row kernels, built once per instruction set from the bodies above and picked per call by `level`.
+struct RowKernels {
+    void (*quantize)(const float* x, std::int64_t K, std::int8_t* q, float& scale);
+    void (*dequantize)(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
+                       bool accumulate, float* y);
+    // `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
+    void (*requantize)(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
+                       float* row, std::int8_t* q, float& scale);
+};
 
-VIT_ROW_KERNEL void quantize_row(const float* x, std::int64_t K, std::int8_t* q, float& scale) {
-    quantize_with(x, K, abs_max(x, K), q, scale);
-}
+#define VIT_ROW_KERNELS(NAME, TARGET)                                                                                 \
+    TARGET void NAME##_quantize(const float* x, std::int64_t K, std::int8_t* q, float& scale) {                       \
+        quantize_with(x, K, abs_max(x, K), q, scale);                                                                 \
+    }                                                                                                                 \
+    TARGET void NAME##_dequantize(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, \
+                                  Act act, bool accumulate, float* y) {                                               \
+        dequant_any(acc, N, xs, ws, b, act, accumulate, y);                                                           \
+    }                                                                                                                 \
+    TARGET void NAME##_requantize(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, \
+                                  Act act, float* row, std::int8_t* q, float& scale) {                                \
+        dequant_any(acc, N, xs, ws, b, act, false, row);                                                              \
+        quantize_with(row, N, abs_max(row, N), q, scale);                                                             \
+    }                                                                                                                 \
+    constexpr RowKernels NAME##_kernels{NAME##_quantize, NAME##_dequantize, NAME##_requantize};
 
-VIT_ROW_KERNEL void dequantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
-                                   Act act, bool accumulate, float* y) {
-    dequant_any(acc, N, xs, ws, b, act, accumulate, y);
-}
+VIT_ROW_KERNELS(avx512, __attribute__((target("avx512f"))))
+VIT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+VIT_ROW_KERNELS(scalar, )
 
-// `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
-VIT_ROW_KERNEL void requantize_row(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
-                                   Act act, float* row, std::int8_t* q, float& scale) {
-    dequant_any(acc, N, xs, ws, b, act, false, row);
-    quantize_with(row, N, abs_max(row, N), q, scale);
+const RowKernels& kernels(SimdLevel level) {
+    return level == SimdLevel::Avx512 ? avx512_kernels : level == SimdLevel::Avx2 ? avx2_kernels : scalar_kernels;
 }
 
 }  // namespace
 
-void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale) {
+void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale, SimdLevel level) {
+    const auto quantize = kernels(level).quantize;
 #pragma omp parallel for
-    for (std::int64_t m = 0; m < M; ++m) quantize_row(x + m * K, K, q + m * K, scale[m]);
+    for (std::int64_t m = 0; m < M; ++m) quantize(x + m * K, K, q + m * K, scale[m]);
 }
 
 void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale, const float* wscale,
-                     const float* bias, Act act, bool accumulate, float* y) {
+                     const float* bias, Act act, bool accumulate, float* y, SimdLevel level) {
+    const auto dequantize = kernels(level).dequantize;
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m)
-        dequantize_row(acc + m * N, N, xscale[m], wscale, bias, act, accumulate, y + m * N);
+        dequantize(acc + m * N, N, xscale[m], wscale, bias, act, accumulate, y + m * N);
 }
 
 void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
-                                const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale) {
+                                const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale,
+                                SimdLevel level) {
+    const auto requantize = kernels(level).requantize;
 #pragma omp parallel
     {
         std::vector<float> row(static_cast<std::size_t>(N));
 #pragma omp for
         for (std::int64_t m = 0; m < M; ++m)
-            requantize_row(acc + m * N, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m]);
+            requantize(acc + m * N, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m]);
     }
 }
 

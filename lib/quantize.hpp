@@ -2,16 +2,19 @@
 // fused epilogue (dequantisation, bias, activation, residual or re-quantisation for the next INT8 Linear).
 //
 // Dimension letters as in ops.hpp: M rows (tokens), K input features, N output features. Every function spreads
-// its rows over the OpenMP threads; none calls oneDNN.
+// its rows over the OpenMP threads and runs the vector code of `level` (default: the widest oneDNN may use).
 #pragma once
 
 #include <cstdint>
+
+#include "exp_rows.hpp"  // SimdLevel, simd_level()
 
 namespace vit::int8 {
 
 // Symmetric per-row quantisation: x[m, :] ≈ scale[m] * q[m, :], q in [-127, 127], scale[m] = max|x[m, :]| / 127
 // (1 for an all-zero row), rounding half away from zero.
-void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale);
+void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale,
+                   SimdLevel level = simd_level());
 
 // The activation of the epilogue. GELU uses an erf, tanh GELU a tanh and quick GELU x·sigmoid(1.702x) evaluated
 // with polynomial approximations (max abs error < 1e-6, tests/test_quantize.cpp) rather than oneDNN's eltwise, so that
@@ -21,12 +24,13 @@ enum class Act { None, Gelu, GeluTanh, QuickGelu };
 // v[m, n] = act(acc[m, n] * xscale[m] * wscale[n] + bias[n]), written to y (y = v) or added to it (y += v).
 // acc [M, N] s32, xscale [M], wscale [N], bias [N], y [M, N].
 void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale, const float* wscale,
-                     const float* bias, Act act, bool accumulate, float* y);
+                     const float* bias, Act act, bool accumulate, float* y, SimdLevel level = simd_level());
 
 // The same v, quantised per row as by quantize_rows into q [M, N] and qscale [M] without a float copy of it:
 // the next INT8 Linear's input straight from this one's accumulators.
 void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
-                                const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale);
+                                const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale,
+                                SimdLevel level = simd_level());
 
 // The activations element-wise (exposed for the tests).
 float gelu_erf(float x);

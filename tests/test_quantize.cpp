@@ -30,6 +30,14 @@ double act_ref(int8::Act a, double v) {
     }
 }
 
+// The instruction sets this CPU can run: every kernel build is checked where the CPU has it.
+std::vector<SimdLevel> levels() {
+    std::vector<SimdLevel> l{SimdLevel::Scalar};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) l.push_back(SimdLevel::Avx2);
+    if (__builtin_cpu_supports("avx512f")) l.push_back(SimdLevel::Avx512);
+    return l;
+}
+
 std::vector<float> random_vector(std::size_t n, float sd, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> d(0.f, sd);
@@ -66,21 +74,24 @@ TEST_CASE("the epilogue's activations match erf, tanh and exp") {
 TEST_CASE("per-row quantisation on a worked example") {
     // Row 0: max |x| = 2.54, scale 0.02; row 1: all zero, scale 1; row 2: halves round away from zero.
     const float x[3][4] = {{2.54f, -1.f, 0.01f, -0.03f}, {0, 0, 0, 0}, {127.f, 0.5f, -0.5f, -127.f}};
-    std::int8_t q[12];
-    float scale[3];
-    int8::quantize_rows(&x[0][0], 3, 4, q, scale);
-    CHECK(scale[0] == doctest::Approx(0.02));
-    CHECK(q[0] == 127);
-    CHECK(q[1] == -50);
-    CHECK(q[2] == 1);   // 0.5 rounds to 1
-    CHECK(q[3] == -2);  // -1.5 rounds to -2
-    CHECK(scale[1] == 1.f);
-    for (int k = 4; k < 8; ++k) CHECK(q[k] == 0);
-    CHECK(scale[2] == 1.f);
-    CHECK(q[8] == 127);
-    CHECK(q[9] == 1);
-    CHECK(q[10] == -1);
-    CHECK(q[11] == -127);
+    for (SimdLevel level : levels()) {
+        CAPTURE(static_cast<int>(level));
+        std::int8_t q[12];
+        float scale[3];
+        int8::quantize_rows(&x[0][0], 3, 4, q, scale, level);
+        CHECK(scale[0] == doctest::Approx(0.02));
+        CHECK(q[0] == 127);
+        CHECK(q[1] == -50);
+        CHECK(q[2] == 1);   // 0.5 rounds to 1
+        CHECK(q[3] == -2);  // -1.5 rounds to -2
+        CHECK(scale[1] == 1.f);
+        for (int k = 4; k < 8; ++k) CHECK(q[k] == 0);
+        CHECK(scale[2] == 1.f);
+        CHECK(q[8] == 127);
+        CHECK(q[9] == 1);
+        CHECK(q[10] == -1);
+        CHECK(q[11] == -127);
+    }
 }
 
 TEST_CASE("dequantisation with bias, activation, residual and re-quantisation against float64") {
@@ -94,37 +105,42 @@ TEST_CASE("dequantisation with bias, activation, residual and re-quantisation ag
     for (std::int64_t i = 0; i < M; ++i) xscale[i] = std::fabs(xs[i]) + 1e-4f;
     for (std::int64_t i = 0; i < N; ++i) wscale[i] = std::fabs(ws[i]) + 1e-4f;
     const auto base = random_vector(M * N, 1.f, 4);
-    for (auto act : {int8::Act::None, int8::Act::Gelu, int8::Act::GeluTanh, int8::Act::QuickGelu}) {
-        CAPTURE(static_cast<int>(act));
-        std::vector<double> ref(static_cast<std::size_t>(M * N));
-        for (std::int64_t m = 0; m < M; ++m)
-            for (std::int64_t n = 0; n < N; ++n)
-                ref[m * N + n] = act_ref(act, double(acc[m * N + n]) * xscale[m] * wscale[n] + b[n]);
-        std::vector<float> y(static_cast<std::size_t>(M * N)), sum = base;
-        int8::dequantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, false, y.data());
-        int8::dequantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, true, sum.data());
-        double e = 0, e_sum = 0;
-        for (std::int64_t i = 0; i < M * N; ++i) {
-            e = std::max(e, std::fabs(y[i] - ref[i]) / (1 + std::fabs(ref[i])));
-            e_sum = std::max(e_sum, std::fabs(sum[i] - (base[i] + ref[i])) / (1 + std::fabs(ref[i])));
+    for (SimdLevel level : levels())
+        for (auto act : {int8::Act::None, int8::Act::Gelu, int8::Act::GeluTanh, int8::Act::QuickGelu}) {
+            CAPTURE(static_cast<int>(level));
+            CAPTURE(static_cast<int>(act));
+            std::vector<double> ref(static_cast<std::size_t>(M * N));
+            for (std::int64_t m = 0; m < M; ++m)
+                for (std::int64_t n = 0; n < N; ++n)
+                    ref[m * N + n] = act_ref(act, double(acc[m * N + n]) * xscale[m] * wscale[n] + b[n]);
+            std::vector<float> y(static_cast<std::size_t>(M * N)), sum = base;
+            int8::dequantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, false, y.data(),
+                                  level);
+            int8::dequantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, true, sum.data(),
+                                  level);
+            double e = 0, e_sum = 0;
+            for (std::int64_t i = 0; i < M * N; ++i) {
+                e = std::max(e, std::fabs(y[i] - ref[i]) / (1 + std::fabs(ref[i])));
+                e_sum = std::max(e_sum, std::fabs(sum[i] - (base[i] + ref[i])) / (1 + std::fabs(ref[i])));
+            }
+            CHECK(e < 1e-5);
+            CHECK(e_sum < 1e-5);
+            // Re-quantised: each row's scale is its max |v| / 127 and q its rounded quotient (the float path's result).
+            std::vector<std::int8_t> q(static_cast<std::size_t>(M * N));
+            std::vector<float> qscale(M);
+            int8::dequantize_requantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, q.data(),
+                                             qscale.data(), level);
+            for (std::int64_t m = 0; m < M; ++m) {
+                double mx = 0;
+                for (std::int64_t n = 0; n < N; ++n) mx = std::max(mx, std::fabs(ref[m * N + n]));
+                CHECK(qscale[m] == doctest::Approx(mx / 127).epsilon(1e-5));
+                int off = 0;  // the float rounding of v / scale may tip a value lying on a half step
+                for (std::int64_t n = 0; n < N; ++n)
+                    off = std::max(off,
+                                   std::abs(q[m * N + n] - static_cast<int>(std::lround(ref[m * N + n] / qscale[m]))));
+                CHECK(off <= 1);
+            }
         }
-        CHECK(e < 1e-5);
-        CHECK(e_sum < 1e-5);
-        // Re-quantised: each row's scale is its max |v| / 127 and q its rounded quotient (the float path's result).
-        std::vector<std::int8_t> q(static_cast<std::size_t>(M * N));
-        std::vector<float> qscale(M);
-        int8::dequantize_requantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, q.data(),
-                                         qscale.data());
-        for (std::int64_t m = 0; m < M; ++m) {
-            double mx = 0;
-            for (std::int64_t n = 0; n < N; ++n) mx = std::max(mx, std::fabs(ref[m * N + n]));
-            CHECK(qscale[m] == doctest::Approx(mx / 127).epsilon(1e-5));
-            int off = 0;  // the float rounding of v / scale may tip a value lying on a half step
-            for (std::int64_t n = 0; n < N; ++n)
-                off = std::max(off, std::abs(q[m * N + n] - static_cast<int>(std::lround(ref[m * N + n] / qscale[m]))));
-            CHECK(off <= 1);
-        }
-    }
 }
 
 TEST_CASE("INT8 linear layers against float64, each epilogue, and an MLP through quantised activations") {
