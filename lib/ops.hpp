@@ -128,7 +128,7 @@ void swiglu(const float* x, std::int64_t M, std::int64_t F, float* out);
 
 // Multi-head scaled dot-product attention on packed projections (lib/attention.cpp).
 // qkv [B, T, 3, H, d] (timm's qkv Linear output) -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (batch, head);
-// the heads are first copied out into dense [B, H, T, d] tensors (see split_heads). `probs`: null, or B*H*T*T floats
+// the matmuls read dense or packed copies of the heads. `probs`: null, or B*H*T*T floats
 // that receive the attention probabilities [B, H, T, T] (for the attention sink).
 // Up to `whole_tokens` tokens (default kAttentionWholeTokens) all heads run at once: three primitives per call.
 // Longer sequences (DINOv2's 1370 tokens: 7.5 MB of scores per head) run per (batch, head) in blocks of
@@ -146,21 +146,28 @@ public:
     void prepare(std::int64_t B, std::int64_t T) const;
 
 private:
-    struct Prims {
+    struct Prims {  // all heads at once
         dnnl::matmul qk, pv;
         dnnl::softmax_forward softmax;
-        std::size_t scratch_bytes;  // blocked path: the largest user scratchpad of the three
+    };
+    // Per sequence length T: each head's K and V reordered once from qkv into the blocked layouts the matmuls of
+    // its row blocks read directly (with plain K and V every block's matmul repacks them: ~10% slower), and the
+    // matmuls of a full block of R rows and of the tail. Run one per thread with the caller's scratchpad.
+    struct Blocked {
+        dnnl::reorder pack_k, pack_v;
+        dnnl::memory::desc k_md, v_md;  // the packed layouts
+        dnnl::matmul qk, pv, qk_tail, pv_tail;
+        std::size_t scratch_bytes = 0;  // the largest scratchpad of the six
     };
     const Prims& prims(std::int64_t B, std::int64_t T) const;
-    // One head, R query rows against all T keys (the blocked path).
-    const Prims& block_prims(std::int64_t T, std::int64_t R) const;
-    void forward_blocked(const float* q, const float* k, const float* v, std::int64_t B, std::int64_t T, float* probs,
-                         float* ctx) const;
+    const Blocked& blocked(std::int64_t T) const;
+    void forward_blocked(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const;
 
     int H_ = 0, d_ = 0;
     float scale_ = 1;
     std::int64_t block_rows_ = kAttentionBlockRows, whole_tokens_ = kAttentionWholeTokens;
-    mutable std::map<std::pair<std::int64_t, std::int64_t>, Prims> prims_, block_prims_;
+    mutable std::map<std::pair<std::int64_t, std::int64_t>, Prims> prims_;
+    mutable std::map<std::int64_t, Blocked> blocked_;
 };
 
 }  // namespace vit
