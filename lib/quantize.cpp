@@ -97,7 +97,7 @@ VIT_INLINE void quantize_with(const float* x, std::int64_t K, float mx, std::int
     const float inv = 1.f / scale;
     for (std::int64_t k = 0; k < K; ++k) {
         const float v = x[k] * inv;
-        q[k] = static_cast<std::int8_t>(static_cast<std::int32_t>(v + (v >= 0 ? 0.5f : -0.5f)));
+        q[k] = static_cast<std::int8_t>(static_cast<std::int32_t>(v + std::copysign(0.5f, v)));  // half away from 0
     }
 }
 
@@ -136,7 +136,7 @@ struct RowKernels {
     }                                                                                                                 \
     constexpr RowKernels NAME##_kernels{NAME##_quantize, NAME##_dequantize, NAME##_requantize};
 
-VIT_ROW_KERNELS(avx512, __attribute__((target("avx512f"))))
+VIT_ROW_KERNELS(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))))
 VIT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 VIT_ROW_KERNELS(scalar, )
 
