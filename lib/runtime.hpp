@@ -5,8 +5,10 @@
 
 namespace vit {
 
-// Numeric precision of the linear layers (activations between ops stay float32).
-//   BF16: bf16 weights and inputs, f32 accumulation and output (needs AVX-512 in oneDNN 2.6).
+// Numeric precision of the encoder's matmuls (patch embedding and head stay float32).
+//   BF16: bf16 weights; what feeds a matmul is written in bf16 by the op before it (layer norm, fc1 with its
+//         activation, q/k/v, attention probabilities and context), f32 accumulation; the residual stream, the
+//         attention scores and softmax's arithmetic stay f32 (needs AVX-512 in oneDNN 2.6).
 //   INT8: weights quantised per output channel at load, inputs quantised per row (token) at run time,
 //         s8 x s8 -> s32 matmul, then dequantised with bias and epilogue in f32.
 enum class Precision { F32, BF16, INT8 };
