@@ -9,6 +9,7 @@
 #include "common.hpp"
 #include "errors.hpp"
 #include "image_codecs.hpp"
+#include "process.hpp"
 #include "runtime.hpp"
 #include "runtime_info.hpp"
 #include "vit_build_info.hpp"
@@ -24,6 +25,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    vit::app::guard_standard_descriptors();  // first: see process.hpp
     CLI::App app{"vit: Vision Transformer image classification on the CPU"};
     app.require_subcommand(1);
     app.set_version_flag("--version", version_text,

@@ -36,16 +36,19 @@ void install_interrupt_handlers() {
 bool interrupted() { return g_signals != 0; }
 
 int guard_standard_descriptors() {
-    int closed = 0;
-    for (int fd = 0; fd <= 2; ++fd) {
-        if (::fcntl(fd, F_GETFD) != -1) continue;
-        closed |= 1 << fd;
-        const int n = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-        if (n >= 0 && n != fd) {
-            ::dup2(n, fd);
-            ::close(n);
+    static const int closed = [] {
+        int c = 0;
+        for (int fd = 0; fd <= 2; ++fd) {
+            if (::fcntl(fd, F_GETFD) != -1) continue;
+            c |= 1 << fd;
+            const int n = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (n >= 0 && n != fd) {
+                ::dup2(n, fd);
+                ::close(n);
+            }
         }
-    }
+        return c;
+    }();
     return closed;
 }
 

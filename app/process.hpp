@@ -13,7 +13,9 @@ void install_interrupt_handlers();
 bool interrupted();
 
 // Opens /dev/null on any of descriptors 0, 1, 2 that is closed, so no file opened later takes their place.
-// Returns which were closed: bit 0 stdin, bit 1 stdout, bit 2 stderr.
+// Returns which were closed: bit 0 stdin, bit 1 stdout, bit 2 stderr. The first call does the work and later
+// calls return its answer: main() calls it before anything else opens a file (the image codecs load on a
+// thread of their own from the start, and their first library would otherwise become "stdout").
 int guard_standard_descriptors();
 
 }  // namespace vit::app
