@@ -197,15 +197,10 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
     const Prim& p = prim(M);
     const float* bias = static_cast<const float*>(bias_.get_data_handle());
     if (precision_ == Precision::INT8) {
-        // Dynamic per-row (per-token) symmetric activation quantisation: x[m, :] = xscale[m] * xq[m, :].
-        Int8Scratch& s = int8_scratch();
-        s.xq.resize(static_cast<std::size_t>(M) * K_);
-        s.xscale.resize(static_cast<std::size_t>(M));
-        s.acc.resize(static_cast<std::size_t>(M) * N_);
-        int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
-        int8_matmul(s.xq.data(), M, s.acc.data());
-        int8::dequantize_rows(s.acc.data(), M, N_, s.xscale.data(), wscale_.data(), bias, int8_activation(ep_),
-                              ep_ == Epilogue::Residual, y);
+        const float* xscale = nullptr;
+        const std::int32_t* acc = quantized_matmul(x, M, &xscale);
+        int8::dequantize_rows(acc, M, N_, xscale, wscale_.data(), bias, int8_activation(ep_), ep_ == Epilogue::Residual,
+                              y);
         return;
     }
     memory dst(p.dst_md, rt.engine, y);
@@ -240,21 +235,30 @@ void Linear::int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* ac
     rt.stream.wait();
 }
 
-void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
-    check_int8("quantized output");
-    if (ep_ == Epilogue::Residual)
-        throw std::logic_error("Linear::forward with quantized output cannot accumulate into its output (residual)");
+// Dynamic per-row (per-token) symmetric activation quantisation, x[m, :] = xscale[m] * xq[m, :], then the s8
+// matmul: the s32 products and the row scales, in this thread's scratch (valid until its next int8 call).
+const std::int32_t* Linear::quantized_matmul(const float* x, std::int64_t M, const float** xscale) const {
     Int8Scratch& s = int8_scratch();
     s.xq.resize(static_cast<std::size_t>(M) * K_);
     s.xscale.resize(static_cast<std::size_t>(M));
     s.acc.resize(static_cast<std::size_t>(M) * N_);
     int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
     int8_matmul(s.xq.data(), M, s.acc.data());
+    *xscale = s.xscale.data();
+    return s.acc.data();
+}
+
+void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
+    check_int8("quantized output");
+    if (ep_ == Epilogue::Residual)
+        throw std::logic_error("Linear::forward with quantized output cannot accumulate into its output (residual)");
+    const float* xscale = nullptr;
+    const std::int32_t* acc = quantized_matmul(x, M, &xscale);
     y.M = M;
     y.K = N_;
     y.q.resize(static_cast<std::size_t>(M) * N_);
     y.scale.resize(static_cast<std::size_t>(M));
-    int8::dequantize_requantize_rows(s.acc.data(), M, N_, s.xscale.data(), wscale_.data(),
+    int8::dequantize_requantize_rows(acc, M, N_, xscale, wscale_.data(),
                                      static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
                                      y.q.data(), y.scale.data());
 }

@@ -92,6 +92,7 @@ private:
     dnnl::memory weights_, bias_;
     // INT8: acc [M, N] = xq [M, K] · Wqᵀ in s32.
     void int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* acc) const;
+    const std::int32_t* quantized_matmul(const float* x, std::int64_t M, const float** xscale) const;
     void check_int8(const char* what) const;
 
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exp_rows.hpp"
+#include "safetensors.hpp"  // float_to_bf16: the scalar conversion
 
 // GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
 // 105593, fixed in 13).
@@ -26,17 +27,9 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
-std::uint16_t bf16_of(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);  // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<std::uint16_t>(u >> 16);
-}
-
 // The bf16 path only runs where oneDNN runs bf16 matmuls, i.e. with AVX-512 (F, BW, VL, DQ: oneDNN's
 // avx512_core); the scalar code is the fallback of a CPU without it. AVX-512 BF16 (Cooper Lake, Sapphire Rapids,
-// Zen 4) converts f32 -> bf16 in one instruction, with the same rounding (to nearest even) as bf16_bits, except
+// Zen 4) converts f32 -> bf16 in one instruction, with the same rounding (to nearest even) as float_to_bf16, except
 // that it flushes denormals (below 1.2e-38) to zero.
 const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
@@ -134,14 +127,14 @@ void layer_norm_row(const float* x, std::int64_t D, const float* g, const float*
     float sq = 0;
     for (std::int64_t i = 0; i < D; ++i) sq += (x[i] - mean) * (x[i] - mean);
     const float inv = 1.f / std::sqrt(sq / static_cast<float>(D) + eps);
-    for (std::int64_t i = 0; i < D; ++i) y[i] = bf16_of((x[i] - mean) * inv * g[i] + b[i]);
+    for (std::int64_t i = 0; i < D; ++i) y[i] = float_to_bf16((x[i] - mean) * inv * g[i] + b[i]);
 }
 
 }  // namespace
 
 void to_bf16(const float* x, std::int64_t n, std::uint16_t* y) {
     if (kAvx512) return to_bf16_avx512(x, n, y);
-    for (std::int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
+    for (std::int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
 }
 
 void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p, bool keep_f32) {
@@ -160,7 +153,7 @@ void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint
                 scale_row_avx512(row, cols, inv[i], out, keep_f32, native);
             } else {
                 for (std::int64_t j = 0; j < cols; ++j) {
-                    out[j] = bf16_of(row[j] * inv[i]);
+                    out[j] = float_to_bf16(row[j] * inv[i]);
                     if (keep_f32) row[j] *= inv[i];
                 }
             }
