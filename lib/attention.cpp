@@ -11,6 +11,7 @@
 
 #include "exp_rows.hpp"
 #include "ops.hpp"
+#include "split_heads.hpp"
 
 namespace vit {
 
@@ -23,23 +24,6 @@ Attention::Attention(int num_heads, int head_dim, float scale, std::int64_t bloc
       whole_tokens_(whole_tokens >= 0 ? whole_tokens : kAttentionWholeTokens) {}
 
 namespace {
-
-// qkv [B, T, 3, H, d] -> q, k, v [B, H, T, d] each, contiguous: oneDNN's brgemm matmul (AVX-512) takes only dense
-// operands, and on the strided views of qkv it falls back to `gemm:jit`, which is ~2x slower on these shapes and
-// generates its kernels on the first call (~30 ms of a one-image `vit classify`).
-void split_heads(const float* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, float* q, float* k,
-                 float* v) {
-    const std::int64_t D = H * d;
-    float* dst[3] = {q, k, v};
-#pragma omp parallel for collapse(2)
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t t = 0; t < T; ++t) {
-                const float* src = qkv + (b * T + t) * 3 * D + h * d;
-                for (int j = 0; j < 3; ++j)
-                    std::memcpy(dst[j] + ((b * H + h) * T + t) * d, src + j * D, static_cast<std::size_t>(d) * 4);
-            }
-}
 
 // A 64-byte aligned view of a per-thread byte buffer of at least n bytes.
 void* aligned_scratch(std::vector<unsigned char>& buf, std::size_t n) {

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "exp_rows.hpp"
-#include "safetensors.hpp"  // float_to_bf16: the scalar conversion
+#include "safetensors.hpp"
+#include "split_heads.hpp"  // float_to_bf16: the scalar conversion
 
 // GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
 // 105593, fixed in 13).
@@ -241,26 +242,6 @@ void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t*
 
 // --------------------------------------------------------------------------------------------- AttentionBf16
 
-namespace {
-
-// qkv [B, T, 3, H, d] -> q, k, v [B, H, T, d] bf16 each, dense (see split_heads in attention.cpp for why;
-// on strided views of qkv the bf16 Q·Kᵀ runs as gemm:jit, 100x slower than brgemm on AMX).
-void split_heads_bf16(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d,
-                      std::uint16_t* q, std::uint16_t* k, std::uint16_t* v) {
-    const std::int64_t D = H * d;
-    std::uint16_t* dst[3] = {q, k, v};
-#pragma omp parallel for collapse(2)
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t t = 0; t < T; ++t) {
-                const std::uint16_t* src = qkv + (b * T + t) * 3 * D + h * d;
-                for (int j = 0; j < 3; ++j)
-                    std::memcpy(dst[j] + ((b * H + h) * T + t) * d, src + j * D, static_cast<std::size_t>(d) * 2);
-            }
-}
-
-}  // namespace
-
 const AttentionBf16::Prims& AttentionBf16::prims(std::int64_t B, std::int64_t T) const {
     auto key = std::make_pair(B, T);
     auto it = prims_.find(key);
@@ -296,7 +277,7 @@ void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64
     std::uint16_t* q = heads.data();
     std::uint16_t* k = q + B * T * D;
     std::uint16_t* v = k + B * T * D;
-    split_heads_bf16(qkv, B, T, H, d, q, k, v);
+    split_heads(qkv, B, T, H, d, q, k, v);
     const Prims& p = prims(B, T);
     const memory::desc q_md({B, H, T, d}, dt::bf16, tag::abcd);
     const memory::desc kt_md({B, H, d, T}, dt::bf16, tag::abdc);
