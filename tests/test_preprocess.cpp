@@ -288,6 +288,32 @@ TEST_CASE("to_gray matches PIL convert(\"L\")") {
     CHECK(g.at<uint8_t>(0, 3) == 29);
 }
 
+TEST_CASE("to_rgb gives cv::cvtColor's bytes for gray, BGR and BGRA") {
+    std::mt19937 rng(7);
+    const std::pair<int, int> kinds[] = {
+        {CV_8UC1, cv::COLOR_GRAY2RGB}, {CV_8UC3, cv::COLOR_BGR2RGB}, {CV_8UC4, cv::COLOR_BGRA2RGB}};
+    for (const auto& [type, code] : kinds) {
+        CAPTURE(cv::typeToString(type));
+        cv::Mat full(37, 53, type);
+        for (auto it = full.datastart; it != full.dataend; ++it) *const_cast<uchar*>(it) = static_cast<uchar>(rng());
+        // A window of it: rows that are not contiguous in memory.
+        for (const cv::Mat& img : {full, full(cv::Rect(3, 5, 41, 29))}) {
+            cv::Mat want;
+            cv::cvtColor(img, want, code);
+            const cv::Mat got = vit::to_rgb(img);
+            REQUIRE(got.type() == CV_8UC3);
+            REQUIRE(got.size() == img.size());
+            CHECK(cv::norm(got, want, cv::NORM_INF) == 0);
+        }
+    }
+    // One BGR pixel by hand: the channels swap, nothing else.
+    cv::Mat px(1, 1, CV_8UC3, cv::Scalar(10, 20, 30));
+    CHECK(vit::to_rgb(px).at<cv::Vec3b>(0, 0) == cv::Vec3b(30, 20, 10));
+    CHECK_THROWS_WITH_AS(vit::to_rgb(cv::Mat(2, 2, CV_16UC3)),
+                         "to_rgb: expected a CV_8UC1, CV_8UC3 or CV_8UC4 image, got CV_16UC3", std::invalid_argument);
+    CHECK_THROWS_AS(vit::to_rgb(cv::Mat(2, 2, CV_8UC2)), std::invalid_argument);
+}
+
 TEST_CASE("decoding converts like PIL's convert(\"RGB\"), with EXIF orientation applied") {
     for (const auto& c : read_cases("convert_cases.txt", 29)) {
         CAPTURE(c[0]);
