@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "attention_amx.hpp"
 #include "exp_rows.hpp"
 #include "safetensors.hpp"
 #include "split_heads.hpp"  // float_to_bf16: the scalar conversion
@@ -261,8 +262,15 @@ const AttentionBf16::Prims& AttentionBf16::prims(std::int64_t B, std::int64_t T)
     return prims_.emplace(key, std::move(p)).first->second;
 }
 
+bool AttentionBf16::on_amx() const { return d_ <= kAmxMaxHeadDim && amx_attention_available(); }
+
+void AttentionBf16::prepare(std::int64_t B, std::int64_t T) const {
+    if (!on_amx()) prims(B, T);
+}
+
 void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs,
                             std::uint16_t* ctx) const {
+    if (on_amx()) return attention_amx(qkv, B, T, H_, d_, scale_, probs, ctx);
     auto& rt = Runtime::get();
     const std::int64_t H = H_, d = d_, D = H * d, S = B * H * T * T;
     thread_local std::vector<std::uint16_t> heads, probs_bf16;  // q, k, v [B, H, T, d]; P [B, H, T, T]
