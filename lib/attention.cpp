@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exp_rows.hpp"
+#include "op_profile.hpp"
 #include "ops.hpp"
 #include "split_heads.hpp"
 
@@ -100,6 +101,10 @@ void Attention::prepare(std::int64_t B, std::int64_t T) const {
 }
 
 void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const {
+    const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
+        return "attention " + std::to_string(H_) + " heads x " + std::to_string(d_) + ", " + std::to_string(T) +
+               " tokens [" + std::to_string(B) + " images]";
+    });
     if (T > whole_tokens_) {
         forward_blocked(qkv, B, T, probs, ctx);
         return;

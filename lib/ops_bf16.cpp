@@ -11,6 +11,7 @@
 
 #include "attention_amx.hpp"
 #include "exp_rows.hpp"
+#include "op_profile.hpp"
 #include "safetensors.hpp"
 #include "split_heads.hpp"  // float_to_bf16: the scalar conversion
 
@@ -173,6 +174,9 @@ void from_bf16(const std::uint16_t* x, std::int64_t n, float* y) {
 // ------------------------------------------------------------------------------------------------- LayerNorm
 
 void LayerNorm::forward_bf16(const float* x, std::int64_t M, std::uint16_t* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Norm, [&] {
+        return "layer norm " + std::to_string(D_) + ", bf16 out [" + std::to_string(M) + " rows]";
+    });
     const float* g = static_cast<const float*>(scale_.get_data_handle());
     const float* b = static_cast<const float*>(shift_.get_data_handle());
     const std::int64_t D = D_;
@@ -221,6 +225,7 @@ const dnnl::matmul& Linear::bf16_out_prim(std::int64_t M) const {
 }
 
 void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ", bf16 in"); });
     require_bf16(precision_);
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
@@ -231,6 +236,7 @@ void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) cons
 }
 
 void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ", bf16 in and out"); });
     require_bf16(precision_);
     auto& rt = Runtime::get();
     const dnnl::matmul& mm = bf16_out_prim(M);
@@ -270,6 +276,10 @@ void AttentionBf16::prepare(std::int64_t B, std::int64_t T) const {
 
 void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs,
                             std::uint16_t* ctx) const {
+    const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
+        return "attention bf16 " + std::string(on_amx() ? "(AMX) " : "") + std::to_string(H_) + " heads x " +
+               std::to_string(d_) + ", " + std::to_string(T) + " tokens [" + std::to_string(B) + " images]";
+    });
     if (on_amx()) return attention_amx(qkv, B, T, H_, d_, scale_, probs, ctx);
     auto& rt = Runtime::get();
     const std::int64_t H = H_, d = d_, D = H * d, S = B * H * T * T;
