@@ -112,16 +112,19 @@ int run_bench(const BenchOptions& o) {
     const double n = o.iterations;
     double linear_ms = 0, ops_ms = 0;
     if (o.ops) {
-        std::stable_sort(op_times.ops.begin(), op_times.ops.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+        std::stable_sort(op_times.ops.begin(), op_times.ops.end(),
+                         [](const auto& a, const auto& b) { return a.ms > b.ms; });
         nlohmann::json list = nlohmann::json::array();
         for (const auto& e : op_times.ops) {
-            list.push_back({{"op", e.op}, {"ms_per_pass", e.ms / n}, {"calls_per_pass", static_cast<double>(e.calls) / n}});
+            list.push_back(
+                {{"op", e.op}, {"ms_per_pass", e.ms / n}, {"calls_per_pass", static_cast<double>(e.calls) / n}});
             ops_ms += e.ms / n;
             if (e.kind == op_profile::Kind::Linear) linear_ms += e.ms / n;
         }
         j["ops"] = list;
         j["linear_ms_per_pass"] = linear_ms;
-        j["pass_over_linear_median"] = op_times.pass_over_linear.empty() ? 0.0 : percentile(op_times.pass_over_linear, 0.5);
+        j["pass_over_linear_median"] = op_times.pass_over_linear.empty() ? 0.0
+                                                                         : percentile(op_times.pass_over_linear, 0.5);
     }
     if (o.format == "json") {
         std::cout << j.dump(2) << "\n";
@@ -140,7 +143,8 @@ int run_bench(const BenchOptions& o) {
     if (!o.ops) return kOk;
     double mean = 0;
     for (double t : times) mean += t / n;
-    std::printf("\nops, mean per pass over the %d timed passes (a pass took %.2f ms on average):\n", o.iterations, mean);
+    std::printf("\nops, mean per pass over the %d timed passes (a pass took %.2f ms on average):\n", o.iterations,
+                mean);
     std::printf("%10s %7s %6s  %s\n", "ms/pass", "calls", "share", "op");
     for (const auto& e : op_times.ops)
         std::printf("%10.3f %7.4g %5.1f%%  %s\n", e.ms / n, static_cast<double>(e.calls) / n, 100 * e.ms / n / mean,

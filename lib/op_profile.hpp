@@ -44,8 +44,9 @@ public:
     }
     ~Scope() {
         if (active_)
-            detail::record(kind_, op_,
-                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count());
+            detail::record(
+                kind_, op_,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count());
     }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
