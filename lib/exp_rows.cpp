@@ -30,19 +30,20 @@ float exp_scalar(float x) {
     return std::ldexp(p * r * r + r + 1.f, static_cast<int>(n));
 }
 
-void exp_rows_scalar(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum) {
+void exp_rows_scalar(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, float scale) {
     for (std::int64_t i = 0; i < rows; ++i) {
         float* x = s + i * ld;
         float mx = x[0];
         for (std::int64_t j = 1; j < cols; ++j) mx = std::max(mx, x[j]);
         float sum = 0;
-        for (std::int64_t j = 0; j < cols; ++j) sum += (x[j] = exp_scalar(x[j] - mx));
+        for (std::int64_t j = 0; j < cols; ++j) sum += (x[j] = exp_scalar((x[j] - mx) * scale));
         inv_sum[i] = 1.f / sum;
     }
 }
 
 __attribute__((target("avx2,fma"))) void exp_rows_avx2(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld,
-                                                       float* inv_sum) {
+                                                       float* inv_sum, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
     const std::int64_t vec = cols / 8 * 8;
     for (std::int64_t i = 0; i < rows; ++i) {
         float* x = s + i * ld;
@@ -55,20 +56,21 @@ __attribute__((target("avx2,fma"))) void exp_rows_avx2(float* s, std::int64_t ro
         const __m256 mv = _mm256_set1_ps(mx);
         __m256 s8 = _mm256_setzero_ps();
         for (std::int64_t j = 0; j < vec; j += 8) {
-            const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv));
+            const __m256 e = exp_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv), sc));
             _mm256_storeu_ps(x + j, e);
             s8 = _mm256_add_ps(s8, e);
         }
         _mm256_store_ps(lanes, s8);
         float sum = 0;
         for (float l : lanes) sum += l;
-        for (std::int64_t j = vec; j < cols; ++j) sum += (x[j] = exp_scalar(x[j] - mx));
+        for (std::int64_t j = vec; j < cols; ++j) sum += (x[j] = exp_scalar((x[j] - mx) * scale));
         inv_sum[i] = 1.f / sum;
     }
 }
 
 __attribute__((target("avx512f"))) void exp_rows_avx512(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld,
-                                                        float* inv_sum) {
+                                                        float* inv_sum, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
     const std::int64_t vec = cols / 16 * 16;
     const __mmask16 tail = static_cast<__mmask16>((1u << (cols - vec)) - 1u);
     for (std::int64_t i = 0; i < rows; ++i) {
@@ -79,12 +81,12 @@ __attribute__((target("avx512f"))) void exp_rows_avx512(float* s, std::int64_t r
         const __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(m16));
         __m512 s16 = _mm512_setzero_ps();
         for (std::int64_t j = 0; j < vec; j += 16) {
-            const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+            const __m512 e = exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv), sc));
             _mm512_storeu_ps(x + j, e);
             s16 = _mm512_add_ps(s16, e);
         }
         if (tail) {
-            const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + vec), mv));
+            const __m512 e = exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + vec), mv), sc));
             _mm512_mask_storeu_ps(x + vec, tail, e);
             s16 = _mm512_mask_add_ps(s16, tail, s16, e);
         }
@@ -110,12 +112,13 @@ SimdLevel simd_level() {
     }
 }
 
-void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, SimdLevel level) {
+void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, SimdLevel level,
+              float scale) {
     if (cols <= 0) return;
     switch (level) {
-        case SimdLevel::Avx512: exp_rows_avx512(s, rows, cols, ld, inv_sum); break;
-        case SimdLevel::Avx2: exp_rows_avx2(s, rows, cols, ld, inv_sum); break;
-        default: exp_rows_scalar(s, rows, cols, ld, inv_sum); break;
+        case SimdLevel::Avx512: exp_rows_avx512(s, rows, cols, ld, inv_sum, scale); break;
+        case SimdLevel::Avx2: exp_rows_avx2(s, rows, cols, ld, inv_sum, scale); break;
+        default: exp_rows_scalar(s, rows, cols, ld, inv_sum, scale); break;
     }
 }
 
