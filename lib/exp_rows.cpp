@@ -45,14 +45,20 @@ __attribute__((target("avx2,fma"))) void exp_rows_avx2(float* s, std::int64_t ro
                                                        float* inv_sum, float scale) {
     const __m256 sc = _mm256_set1_ps(scale);
     const std::int64_t vec = cols / 8 * 8;
+    // the tail's lanes (cols % 8) as a mask: masked loads read zeros elsewhere, masked stores leave it alone
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols - vec)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const bool has_tail = vec < cols;
     for (std::int64_t i = 0; i < rows; ++i) {
         float* x = s + i * ld;
         __m256 m8 = _mm256_set1_ps(x[0]);
         for (std::int64_t j = 0; j < vec; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(x + j));
+        if (has_tail)  // lanes past the row keep x[0], which cannot raise the max
+            m8 = _mm256_max_ps(m8, _mm256_blendv_ps(_mm256_set1_ps(x[0]), _mm256_maskload_ps(x + vec, tail),
+                                                    _mm256_castsi256_ps(tail)));
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, m8);
-        float mx = *std::max_element(lanes, lanes + 8);
-        for (std::int64_t j = vec; j < cols; ++j) mx = std::max(mx, x[j]);
+        const float mx = *std::max_element(lanes, lanes + 8);
         const __m256 mv = _mm256_set1_ps(mx);
         __m256 s8 = _mm256_setzero_ps();
         for (std::int64_t j = 0; j < vec; j += 8) {
@@ -60,10 +66,16 @@ __attribute__((target("avx2,fma"))) void exp_rows_avx2(float* s, std::int64_t ro
             _mm256_storeu_ps(x + j, e);
             s8 = _mm256_add_ps(s8, e);
         }
+        if (has_tail) {
+            const __m256 e = _mm256_and_ps(
+                exp_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + vec, tail), mv), sc)),
+                _mm256_castsi256_ps(tail));
+            _mm256_maskstore_ps(x + vec, tail, e);
+            s8 = _mm256_add_ps(s8, e);
+        }
         _mm256_store_ps(lanes, s8);
         float sum = 0;
         for (float l : lanes) sum += l;
-        for (std::int64_t j = vec; j < cols; ++j) sum += (x[j] = exp_scalar((x[j] - mx) * scale));
         inv_sum[i] = 1.f / sum;
     }
 }
