@@ -60,8 +60,10 @@ Shape shape_of(std::int64_t T, std::int64_t d) {
 // K[16 jb + j][32 kc + 2 k2 + e]: with pairs of bf16 as one 32-bit word, the transpose of a 16 x 16 block of words.
 // `k`: the head's keys, row stride ld.
 void pack_k(const std::uint16_t* k, std::int64_t ld, const Shape& s, std::uint16_t* out) {
-    std::memset(out, 0, static_cast<std::size_t>(s.k_elems()) * 2);
     const std::int64_t nkc = s.dk / kDepth;
+    // zeros where no key is written: the key blocks from the one T falls in (and everything if d is padded)
+    const std::int64_t from = s.dk == s.d ? s.T / kRows * nkc * kTileElems : 0;
+    std::memset(out + from, 0, static_cast<std::size_t>(s.k_elems() - from) * 2);
     for (std::int64_t t = 0; t < s.T; ++t) {
         const std::uint16_t* row = k + t * ld;
         std::uint16_t* o = out + t / kRows * nkc * kTileElems + t % kRows * 2;
@@ -79,8 +81,11 @@ void pack_k(const std::uint16_t* k, std::int64_t ld, const Shape& s, std::uint16
 // V[32 kc + 2 k2 + e][16 nb + n]: a tile row interleaves two rows of V.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_v(const std::uint16_t* v, std::int64_t ld,
                                                                  const Shape& s, std::uint16_t* out) {
-    std::memset(out, 0, static_cast<std::size_t>(s.v_elems()) * 2);
-    const std::int64_t nkv = s.Tk / kDepth;
+    const std::int64_t nkv = s.Tk / kDepth, last = s.T / kDepth;
+    // zeros where no pair of keys is written: each column block's key chunks from the one T falls in (the columns
+    // past d come out zero from the masked loads below)
+    for (std::int64_t nb = 0; nb < s.dn / kRows; ++nb)
+        std::memset(out + (nb * nkv + last) * kTileElems, 0, static_cast<std::size_t>((nkv - last) * kTileElems) * 2);
     for (std::int64_t t = 0; t < s.T; t += 2) {
         const std::uint16_t* even = v + t * ld;
         const std::uint16_t* odd = t + 1 < s.T ? even + ld : nullptr;

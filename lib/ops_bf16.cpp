@@ -47,15 +47,6 @@ __attribute__((target("avx512f"))) inline __m512i bf16_bits(__m512 v) {
     return _mm512_maskz_srli_epi32(0xffff, r, 16);
 }
 
-// _mm512_reduce_add_ps, without its _mm512_undefined operand (which GCC 12 reports as uninitialised).
-__attribute__((target("avx512f"))) inline float sum16(__m512 v) {
-    alignas(64) float a[16];
-    _mm512_store_ps(a, v);
-    float s = 0;
-    for (float f : a) s += f;
-    return s;
-}
-
 __attribute__((target("avx512f"))) void to_bf16_avx512(const float* x, std::int64_t n, std::uint16_t* y) {
     std::int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(_mm512_loadu_ps(x + i)));
@@ -66,16 +57,16 @@ __attribute__((target("avx512f"))) void to_bf16_avx512(const float* x, std::int6
 }
 
 // One row of layer normalisation [D] in f32, written as bf16; the same two passes (mean, then the variance
-// around it) as oneDNN's f32 layer normalisation.
-__attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, std::int64_t D, const float* g,
-                                                              const float* b, float eps, std::uint16_t* y) {
+// around it) as oneDNN's f32 layer normalisation. BF16 instructions only with native_bf16 (as scale_row_avx512).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void layer_norm_row_avx512(
+    const float* x, std::int64_t D, const float* g, const float* b, float eps, std::uint16_t* y, bool native_bf16) {
     __m512 acc = _mm512_setzero_ps();
     std::int64_t i = 0;
     const std::int64_t tail = D % 16;
     const __mmask16 tm = static_cast<__mmask16>((1u << tail) - 1);
     for (i = 0; i + 16 <= D; i += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(x + i));
     if (tail) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tm, x + i));
-    const float mean = sum16(acc) / static_cast<float>(D);
+    const float mean = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
     const __m512 vm = _mm512_set1_ps(mean);
     acc = _mm512_setzero_ps();
     for (i = 0; i + 16 <= D; i += 16) {
@@ -86,17 +77,20 @@ __attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, st
         const __m512 c = _mm512_maskz_sub_ps(tm, _mm512_maskz_loadu_ps(tm, x + i), vm);
         acc = _mm512_fmadd_ps(c, c, acc);
     }
-    const float var = sum16(acc) / static_cast<float>(D);
+    const float var = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
     const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(var + eps));
     for (i = 0; i + 16 <= D; i += 16) {
         const __m512 c = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), inv);
         const __m512 v = _mm512_fmadd_ps(c, _mm512_loadu_ps(g + i), _mm512_loadu_ps(b + i));
-        _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(v));
+        if (native_bf16)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(v));
     }
     if (tail) {
         const __m512 c = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, x + i), vm), inv);
         const __m512 v = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(tm, g + i), _mm512_maskz_loadu_ps(tm, b + i));
-        _mm512_mask_cvtepi32_storeu_epi16(y + i, tm, bf16_bits(v));
+        if (native_bf16) _mm256_mask_storeu_epi16(y + i, tm, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(y + i, tm, bf16_bits(v));
     }
 }
 
@@ -181,10 +175,10 @@ void LayerNorm::forward_bf16(const float* x, std::int64_t M, std::uint16_t* y) c
     const float* b = static_cast<const float*>(shift_.get_data_handle());
     const std::int64_t D = D_;
     const float eps = eps_;
-    const bool avx512 = kAvx512;
+    const bool avx512 = kAvx512, native = kAvx512Bf16;
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m) {
-        if (avx512) layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D);
+        if (avx512) layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D, native);
         else layer_norm_row(x + m * D, D, g, b, eps, y + m * D);
     }
 }
