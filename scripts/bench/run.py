@@ -479,7 +479,7 @@ def main():
                     help="environment for the vit processes, e.g. OMP_WAIT_POLICY=passive (repeatable)")
     ap.add_argument("--json", help="also write all raw results here")
     ap.add_argument("--rows", help="comma-separated subset of the rows, as ARCH:BATCH:PRECISION[:ISA], e.g. "
-                    "vit_b_16:1:fp32:AVX2 (default: all; see run_all)")
+                    "vit_b_16:1:fp32:AVX2, or none: only the cold starts and the FMA peak (default: all; see run_all)")
     ap.add_argument("--no-peak", action="store_true", help="skip the FMA peak microbenchmark (fma_peak.cpp)")
     ap.add_argument("--cold-runs", type=int, default=20, help="hyperfine runs per cold-start case (0: skip them)")
     a = ap.parse_args()
@@ -522,7 +522,7 @@ def run_all(a, info):
                        ("vit_b_16", 1, "bf16", "AVX2")]   # the last one must be refused: bf16 needs AVX-512
         if a.rows:
             rows_wanted = []
-            for spec in a.rows.split(","):
+            for spec in ([] if a.rows == "none" else a.rows.split(",")):
                 f = spec.split(":")
                 if len(f) not in (3, 4) or f[0] not in NAMES or not f[1].isdigit():
                     raise BenchError(f"--rows {spec!r}: expected ARCH:BATCH:PRECISION[:ISA], ARCH one of "
@@ -532,8 +532,9 @@ def run_all(a, info):
 
     skipped, ort_env = [], None
     try:
-        ort_env = dict(os.environ, NODE_PATH=ensure_ort(a.node_dir, a.quick))
-        ensure_models(a.models, archs)
+        if rows_wanted:  # --rows none: no ORT, no models (cold starts and the FMA peak only)
+            ort_env = dict(os.environ, NODE_PATH=ensure_ort(a.node_dir, a.quick))
+            ensure_models(a.models, archs)
     except (BenchError, subprocess.SubprocessError) as e:
         if not a.quick:
             raise
@@ -565,7 +566,7 @@ def run_all(a, info):
             rows.append(bench_row(a.vit, a.models, row, a, ort_env))
 
     rss_row = None
-    if not a.quick:
+    if not a.quick and rows_wanted:
         image = os.path.abspath(a.image)
         rss_row = {"image": os.path.basename(image)}
         try:
