@@ -43,9 +43,11 @@ void VitModel::Impl::ensure_scratch(std::int64_t B) {
     feat.resize(B * 2 * D);
     feat2.resize(B * 2 * D);
     logits2.resize(B * m.num_classes);
-    if (precision == Precision::BF16) {
+    if (precision == Precision::BF16 || int8_attention_amx()) {
         hb.resize(B * T * D);
         qkvb.resize(B * T * 3 * D);
+    }
+    if (precision == Precision::BF16) {
         mlpb.resize(B * T * F * (glu ? 2 : 1));
         phb.resize(B * 2 * D);
     }
@@ -105,7 +107,13 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
     w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
     if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
-    w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)   [B, T, D]
+    if (int8_attention_amx()) {
+        to_bf16(qkv.data(), M * 3 * D, qkvb.data());
+        w.attn_bf16.forward(qkvb.data(), B, T, sink ? probs.data() : nullptr, hb.data());
+        from_bf16(hb.data(), M * D, h.data());  // h = attention(q, k, v)   [B, T, D]
+    } else {
+        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)
+    }
     if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
     float* hr = h.data();
@@ -294,7 +302,11 @@ void VitModel::prepare(std::int64_t B) {
         }
         w.norm1.prepare(M);
         w.qkv.prepare(M);
-        w.attn.prepare(B, T);
+        if (m.int8_attention_amx()) {
+            w.attn_bf16.prepare(B, T);
+        } else {
+            w.attn.prepare(B, T);
+        }
         w.proj.prepare(rows);
         w.norm2.prepare(rows);
         w.fc1.prepare(rows);
