@@ -1,5 +1,5 @@
-// The ViT forward pass, one function per stage, on the op wrappers of ops.hpp; tensors are read by role
-// through the layout table of arch.hpp.
+// The ViT forward pass, one function per stage, on the op wrappers of ops.hpp (the ops are built from the weights
+// in model_load.cpp).
 #include "model.hpp"
 
 #include <cmath>
@@ -7,95 +7,11 @@
 
 #include "arch.hpp"
 #include "errors.hpp"
-#include "ops.hpp"
-#include "ops_bf16.hpp"
-#include "pos_embed.hpp"
-#include "weights.hpp"
+#include "model_impl.hpp"
 
 namespace vit {
 
 namespace {
-
-struct BlockWeights {
-    LayerNorm norm1;  // D
-    Linear qkv;       // D -> 3D, per token [3, H, d]
-    Attention attn;   // H heads of d
-    Linear proj;      // D -> D, layer scale folded in, residual fused
-    LayerNorm norm2;  // D
-    Linear fc1;       // D -> F with the activation fused; SwiGLU: D -> 2F, gated separately
-    Linear fc2;       // F -> D, layer scale folded in, residual fused
-    // BF16: the same heads on bf16 q, k, v
-    AttentionBf16 attn_bf16;
-};
-
-Linear::Epilogue activation_epilogue(Activation a) {
-    switch (a) {
-        case Activation::GeluTanh: return Linear::Epilogue::GeluTanh;
-        case Activation::QuickGelu: return Linear::Epilogue::QuickGelu;
-        case Activation::SwiGlu: return Linear::Epilogue::None;
-        default: return Linear::Epilogue::Gelu;
-    }
-}
-
-// Reads tensors by role. Weights come out of the file as F32/F16/BF16; ops take float32 and reorder them into
-// their own layout.
-class Loader {
-public:
-    Loader(const CheckedWeights& w, const ModelConfig& c) : w_(w), c_(c) {}
-
-    std::vector<float> get(Role r, int block = 0) const {
-        if (w_.has_external_head() && (r == Role::HeadW || r == Role::HeadB))
-            return w_.load_head(r == Role::HeadW ? "head.weight" : "head.bias");
-        return w_.load(tensor_name(c_.layout, r, block));
-    }
-
-    LayerNorm norm(Role weight, Role bias, int block = 0) const {
-        auto g = get(weight, block), b = get(bias, block);
-        return LayerNorm(g.data(), b.data(), c_.embed_dim, static_cast<float>(c_.layer_norm_eps));
-    }
-
-    // W [N, K] and b [N] (zero without `has_bias`); `scale` (layer scale, [N]) is folded in:
-    // gamma * (x·Wᵀ + b) = x·(gamma W)ᵀ + gamma b.
-    Linear linear(Role weight, Role bias, int block, int K, int N, Linear::Epilogue ep, Precision p,
-                  Role scale_role = Role::PatchW, bool has_bias = true) const {
-        auto W = get(weight, block);
-        auto b = has_bias ? get(bias, block) : std::vector<float>(static_cast<std::size_t>(N), 0.f);
-        if (scale_role != Role::PatchW) {
-            const auto gamma = get(scale_role, block);
-            for (int n = 0; n < N; ++n) {
-                for (int k = 0; k < K; ++k) W[static_cast<std::size_t>(n) * K + k] *= gamma[n];
-                b[n] *= gamma[n];
-            }
-        }
-        return Linear(W.data(), b.data(), K, N, ep, p);
-    }
-
-    // The attention's input projection as one [3D, D] matrix (q, k, v rows), from timm's fused qkv or
-    // transformers' separate query/key/value; absent biases are zero.
-    Linear qkv(int block, Precision p) const {
-        const int D = c_.embed_dim;
-        std::vector<float> W, b(3 * static_cast<std::size_t>(D), 0.f);
-        if (c_.layout == Layout::Timm) {
-            W = get(Role::QkvW, block);
-            if (c_.qkv_bias) b = get(Role::QkvB, block);
-        } else {
-            const Role ws[3] = {Role::QW, Role::KW, Role::VW}, bs[3] = {Role::QB, Role::KB, Role::VB};
-            for (int i = 0; i < 3; ++i) {
-                auto wi = get(ws[i], block);
-                W.insert(W.end(), wi.begin(), wi.end());
-                if (c_.qkv_bias) {
-                    auto bi = get(bs[i], block);
-                    std::copy(bi.begin(), bi.end(), b.begin() + static_cast<std::ptrdiff_t>(i) * D);
-                }
-            }
-        }
-        return Linear(W.data(), b.data(), D, 3 * D, Linear::Epilogue::None, p);
-    }
-
-private:
-    const CheckedWeights& w_;
-    const ModelConfig& c_;
-};
 
 // out[b, :] = mean over tokens [first, T) of src [B, T, D], accumulated in double; rows of out are `stride` apart.
 void mean_tokens(const float* src, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t first, float* out,
@@ -110,120 +26,6 @@ void mean_tokens(const float* src, std::int64_t B, std::int64_t T, std::int64_t 
 }
 
 }  // namespace
-
-struct VitModel::Impl {
-    ModelSpec spec;
-    Precision precision;
-
-    Linear patch_proj;          // C*P*P -> D
-    std::vector<float> prefix;  // [Nx, D] class, distillation, register tokens
-    std::vector<float> pos;     // [T, D] at the run resolution; zero rows for tokens without one
-    bool has_norm_pre = false;
-    LayerNorm norm_pre;  // D
-    std::vector<BlockWeights> blocks;
-    LayerNorm norm;    // final norm (fc_norm after avg pooling)
-    Linear head;       // E -> K
-    Linear head_dist;  // D -> K (distilled DeiT)
-    AttentionSink sink;
-
-    std::int64_t scratch_batch = 0;
-    std::vector<float> patches;      // [B*Np, C*P*P]
-    std::vector<float> x;            // [B, T, D] residual stream
-    std::vector<float> h;            // [B, T, D] normed / attention context
-    std::vector<float> qkv;          // [B, T, 3D]
-    std::vector<float> probs;        // [B, H, T, T] attention probabilities, only for the sink
-    std::vector<float> mlp;          // [B, T, F] (SwiGLU: [B, T, 2F])
-    QuantizedRows mlp_q;             // INT8: [B, T, F] as fc2's quantised input
-    std::vector<float> gate;         // [B, T, F] SwiGLU output
-    std::vector<float> px, ph;       // [B*n, D] the head's n tokens after the last attention
-    std::vector<float> feat, feat2;  // [B, E] pooled features; distillation features
-    std::vector<float> logits2;      // [B, K] distillation head
-    // BF16 only: the activations that feed bf16 matmuls, as bf16 (the residual stream x stays f32).
-    std::vector<std::uint16_t> hb;    // [B, T, D] normed / attention context
-    std::vector<std::uint16_t> qkvb;  // [B, T, 3D]
-    std::vector<std::uint16_t> mlpb;  // [B, T, F]
-    std::vector<std::uint16_t> phb;   // [B*n, D]
-
-    Impl(const ModelSpec& s, Precision p) : spec(s), precision(p) {}
-    const ModelConfig& c() const { return spec.model; }
-
-    void load(std::vector<std::string>* warnings);
-    void ensure_scratch(std::int64_t B);
-    int head_rows(FeaturePool pool) const;
-
-    // Stages.
-    void patch_embed(const float* images, std::int64_t B);  // images -> patches [B*Np, C*P*P] -> h [B*Np, D]
-    void add_prefix_and_pos(std::int64_t B);                // x [B, T, D] = [prefix; patches] + pos
-    // x += attn(norm1(x)); x += mlp(norm2(x)). With n > 0, the MLP half runs on the first n tokens of each image
-    // alone, packed into px [B*n, D]: everything after attention is per token and the head reads only those.
-    void block(int index, std::int64_t B, int n);
-    void block_bf16(int index, std::int64_t B, int n);  // the same with bf16 activations between the matmuls
-    // BF16 runs attention in bf16 up to kAttentionWholeTokens tokens, longer sequences in the f32 Attention.
-    bool bf16_attention() const { return precision == Precision::BF16 && c().num_tokens() <= kAttentionWholeTokens; }
-    void encode(const float* images, std::int64_t B, int n);         // all of the above
-    void pool(std::int64_t B, int n, FeaturePool pool, float* out);  // final norm + pooling -> [B, E or D]
-};
-
-void VitModel::Impl::load(std::vector<std::string>* warnings) {
-    const ModelConfig& m = c();
-    m.validate();
-    CheckedWeights w = open_weights(spec);
-    if (warnings) warnings->insert(warnings->end(), w.warnings.begin(), w.warnings.end());
-    Loader ld(w, m);
-    const int D = m.embed_dim, F = m.mlp_dim, CPP = m.in_chans * m.patch_size * m.patch_size;
-    // Patch embedding and head stay float32 in every precision: they are small and accuracy-sensitive.
-    patch_proj = ld.linear(Role::PatchW, Role::PatchB, 0, CPP, D, Linear::Epilogue::None, Precision::F32, Role::PatchW,
-                           m.patch_bias);
-
-    if (m.class_token) prefix = ld.get(Role::ClsToken);
-    if (m.dist_token) {
-        auto t = ld.get(Role::DistToken);
-        prefix.insert(prefix.end(), t.begin(), t.end());
-    }
-    if (m.reg_tokens) {
-        auto t = ld.get(Role::RegTokens);
-        prefix.insert(prefix.end(), t.begin(), t.end());
-    }
-
-    // Position table at the run resolution: the stored grid resampled when the model runs at another size.
-    const auto stored = ld.get(Role::PosEmbed);
-    const int covered = m.pos_embed_prefix_tokens(), g0 = m.stored_grid(), g1 = m.grid();
-    const std::size_t Dz = static_cast<std::size_t>(D);
-    pos.assign(static_cast<std::size_t>(m.num_tokens()) * Dz, 0.f);
-    std::copy(stored.begin(), stored.begin() + static_cast<std::ptrdiff_t>(covered * Dz), pos.begin());
-    const float* grid = stored.data() + covered * Dz;
-    const std::vector<float> resampled = g0 == g1
-                                             ? std::vector<float>(grid, grid + static_cast<std::size_t>(g0) * g0 * Dz)
-                                             : resample_pos_grid(grid, g0, g1, D, m.pos_resample);
-    std::copy(resampled.begin(), resampled.end(),
-              pos.begin() + static_cast<std::ptrdiff_t>(m.num_prefix_tokens() * Dz));
-
-    if ((has_norm_pre = m.norm_pre)) norm_pre = ld.norm(Role::NormPreW, Role::NormPreB);
-    const bool glu = m.act == Activation::SwiGlu;
-    const Role ls1 = m.layer_scale ? Role::Ls1 : Role::PatchW, ls2 = m.layer_scale ? Role::Ls2 : Role::PatchW;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(m.head_dim()));
-    blocks.reserve(m.depth);
-    for (int i = 0; i < m.depth; ++i) {
-        blocks.push_back(BlockWeights{
-            ld.norm(Role::Norm1W, Role::Norm1B, i),
-            ld.qkv(i, precision),
-            Attention(m.num_heads, m.head_dim(), scale),
-            ld.linear(Role::ProjW, Role::ProjB, i, D, D, Linear::Epilogue::Residual, precision, ls1),
-            ld.norm(Role::Norm2W, Role::Norm2B, i),
-            glu ? ld.linear(Role::GluInW, Role::GluInB, i, D, 2 * F, Linear::Epilogue::None, precision)
-                : ld.linear(Role::Fc1W, Role::Fc1B, i, D, F, activation_epilogue(m.act), precision),
-            glu ? ld.linear(Role::GluOutW, Role::GluOutB, i, F, D, Linear::Epilogue::Residual, precision, ls2)
-                : ld.linear(Role::Fc2W, Role::Fc2B, i, F, D, Linear::Epilogue::Residual, precision, ls2),
-            AttentionBf16(m.num_heads, m.head_dim(), scale),
-        });
-    }
-    norm = m.uses_fc_norm() ? ld.norm(Role::FcNormW, Role::FcNormB) : ld.norm(Role::NormW, Role::NormB);
-    head = ld.linear(Role::HeadW, Role::HeadB, 0, m.head_in_features(), m.num_classes, Linear::Epilogue::None,
-                     Precision::F32);
-    if (m.global_pool == GlobalPool::TokenDist)
-        head_dist = ld.linear(Role::HeadDistW, Role::HeadDistB, 0, D, m.num_classes, Linear::Epilogue::None,
-                              Precision::F32);
-}
 
 void VitModel::Impl::ensure_scratch(std::int64_t B) {
     if (B <= scratch_batch) return;
@@ -241,9 +43,11 @@ void VitModel::Impl::ensure_scratch(std::int64_t B) {
     feat.resize(B * 2 * D);
     feat2.resize(B * 2 * D);
     logits2.resize(B * m.num_classes);
-    if (precision == Precision::BF16) {
+    if (precision == Precision::BF16 || int8_attention_amx()) {
         hb.resize(B * T * D);
         qkvb.resize(B * T * 3 * D);
+    }
+    if (precision == Precision::BF16) {
         mlpb.resize(B * T * F * (glu ? 2 : 1));
         phb.resize(B * 2 * D);
     }
@@ -303,7 +107,13 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     w.norm1.forward(x.data(), M, h.data());  // h = norm1(x)
     w.qkv.forward(h.data(), M, qkv.data());  // qkv = h·Wqkvᵀ + b   [B, T, 3, H, d]
     if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
-    w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)   [B, T, D]
+    if (int8_attention_amx()) {
+        to_bf16(qkv.data(), M * 3 * D, qkvb.data());
+        w.attn_bf16.forward(qkvb.data(), B, T, sink ? probs.data() : nullptr, hb.data());
+        from_bf16(hb.data(), M * D, h.data());  // h = attention(q, k, v)   [B, T, D]
+    } else {
+        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)
+    }
     if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
     float* hr = h.data();
@@ -492,7 +302,11 @@ void VitModel::prepare(std::int64_t B) {
         }
         w.norm1.prepare(M);
         w.qkv.prepare(M);
-        w.attn.prepare(B, T);
+        if (m.int8_attention_amx()) {
+            w.attn_bf16.prepare(B, T);
+        } else {
+            w.attn.prepare(B, T);
+        }
         w.proj.prepare(rows);
         w.norm2.prepare(rows);
         w.fc1.prepare(rows);
