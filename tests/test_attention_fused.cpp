@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attention_fused.hpp"
+#include "attention_reference.hpp"
 
 using namespace vit;
 
@@ -35,31 +36,13 @@ Errors check_shape(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t 
     attention_fused(qkv.data(), B, T, H, d, scale, probs.data(), ctx.data(), level);
     attention_fused(qkv.data(), B, T, H, d, scale, nullptr, ctx_alone.data(), level);
     CHECK(ctx_alone == ctx);  // the probabilities for a sink change nothing else
+    const AttentionReference ref = attention_reference(B, T, H, d, scale, at);
     Errors e;
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t i = 0; i < T; ++i) {
-                std::vector<double> row(static_cast<std::size_t>(T));
-                double mx = -1e300, sum = 0;
-                for (std::int64_t j = 0; j < T; ++j) {
-                    double dot = 0;
-                    for (std::int64_t k = 0; k < d; ++k) dot += at(b, i, 0, h, k) * at(b, j, 1, h, k);
-                    row[static_cast<std::size_t>(j)] = dot * scale;
-                    mx = std::max(mx, dot * scale);
-                }
-                for (auto& r : row) sum += (r = std::exp(r - mx));
-                for (std::int64_t j = 0; j < T; ++j)
-                    e.probs = std::max(e.probs,
-                                       std::fabs(probs[static_cast<std::size_t>(((b * H + h) * T + i) * T + j)] -
-                                                 row[static_cast<std::size_t>(j)] / sum));
-                for (std::int64_t k = 0; k < d; ++k) {
-                    double acc = 0;
-                    for (std::int64_t j = 0; j < T; ++j)
-                        acc += row[static_cast<std::size_t>(j)] / sum * at(b, j, 2, h, k);
-                    const double got = ctx[static_cast<std::size_t>((b * T + i) * D + h * d + k)];
-                    e.ctx = std::isfinite(got) ? std::max(e.ctx, std::fabs(got - acc)) : 1e9;
-                }
-            }
+    for (std::size_t i = 0; i < ref.probs.size(); ++i) e.probs = std::max(e.probs, std::fabs(probs[i] - ref.probs[i]));
+    for (std::size_t i = 0; i < ref.ctx.size(); ++i) {
+        const double got = ctx[i];
+        e.ctx = std::isfinite(got) ? std::max(e.ctx, std::fabs(got - ref.ctx[i])) : 1e9;
+    }
     return e;
 }
 
