@@ -43,7 +43,7 @@ constexpr std::uint32_t kCopyReloc = R_AARCH64_COPY;
 // __libc_single_threaded, ...) that the libraries' code, bound through the global scope, uses instead of their
 // own. A library opened with RTLD_DEEPBIND would bind to the originals (std::cerr never constructed, a
 // __libc_single_threaded never cleared); CMakeLists.txt builds vit's executables with -fPIC so they have none.
-bool executable_has_copy_relocations() {
+[[maybe_unused]] bool executable_has_copy_relocations() {  // unused in sanitizer builds
 #if defined(__x86_64__) || defined(__aarch64__)
     bool found = true;  // unless the scan below completes
     ::dl_iterate_phdr(
