@@ -21,7 +21,9 @@ mapfile -t modules < <(find "$prefix" -path '*/vit/*.so' -type f)
 ((${#modules[@]})) || { echo "build-stage: no lib/vit/*.so modules installed under $prefix" >&2; exit 1; }
 for elf in "$vit" "${modules[@]}"; do
     for lib in $(readelf -d "$elf" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-        path=$(ldd "$elf" | awk -v l="$lib" '$1 == l { print $3 }')
+        # the dynamic loader itself (NEEDED where an -fPIC executable reaches thread-local storage through
+        # __tls_get_addr) is listed by ldd as its path, without "=>": libc6 holds it, like libc.so.6
+        path=$(ldd "$elf" | awk -v l="$lib" '$1 == l { print $3 } $2 !~ /=>/ && $1 ~ ("/" l "$") { print $1 }')
         [[ -n $path ]] || { echo "build-stage: $lib (needed by $elf): not found by ldd" >&2; exit 1; }
         [[ $path == "$prefix"/* ]] && continue   # one of vit's own modules
         pkg=""
