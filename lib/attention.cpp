@@ -1,5 +1,6 @@
-// Multi-head attention on oneDNN matmuls (see Attention in ops.hpp): all heads at once for short sequences, and
-// per-core blocks of query rows for long ones.
+// Multi-head attention (see Attention in ops.hpp): short sequences on our fused kernels (attention_fused.hpp) with
+// AVX-512 or AVX2, else all heads at once on oneDNN matmuls; long ones in per-core blocks of query rows on oneDNN
+// matmuls.
 #include <omp.h>
 
 #include <algorithm>
@@ -9,7 +10,9 @@
 #include <exception>
 #include <vector>
 
+#include "attention_fused.hpp"
 #include "exp_rows.hpp"
+#include "op_profile.hpp"
 #include "ops.hpp"
 #include "split_heads.hpp"
 
@@ -94,14 +97,22 @@ const Attention::Blocked& Attention::blocked(std::int64_t T) const {
 void Attention::prepare(std::int64_t B, std::int64_t T) const {
     if (T > whole_tokens_) {
         blocked(T);
-    } else {
+    } else if (simd_level() == SimdLevel::Scalar) {
         prims(B, T);
     }
 }
 
 void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const {
+    const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
+        return "attention " + std::to_string(H_) + " heads x " + std::to_string(d_) + ", " + std::to_string(T) +
+               " tokens [" + std::to_string(B) + " images]";
+    });
     if (T > whole_tokens_) {
         forward_blocked(qkv, B, T, probs, ctx);
+        return;
+    }
+    if (const SimdLevel level = simd_level(); level != SimdLevel::Scalar) {
+        attention_fused(qkv, B, T, H_, d_, scale_, probs, ctx, level);
         return;
     }
     auto& rt = Runtime::get();

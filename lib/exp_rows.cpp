@@ -1,6 +1,7 @@
 // exp(x - row max) with row sums (see exp_rows.hpp): AVX-512 and AVX2 kernels compiled with target attributes (the
 // rest of the project builds for baseline x86-64), picked at run time.
 #include "exp_rows.hpp"
+#include "exp_simd.hpp"
 
 #include <immintrin.h>
 
@@ -18,12 +19,7 @@ namespace vit {
 
 namespace {
 
-// exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two for exactness),
-// exp(r) by Cephes' expf polynomial.
-constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f, kP3 = 4.1665795894e-2f,
-                kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
-constexpr float kMinArg = -87.3365447f;  // exp of it is the smallest normal float
+using namespace simd;
 
 float exp_scalar(float x) {
     x = std::max(x, kMinArg);
@@ -34,78 +30,59 @@ float exp_scalar(float x) {
     return std::ldexp(p * r * r + r + 1.f, static_cast<int>(n));
 }
 
-void exp_rows_scalar(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum) {
+void exp_rows_scalar(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, float scale) {
     for (std::int64_t i = 0; i < rows; ++i) {
         float* x = s + i * ld;
         float mx = x[0];
         for (std::int64_t j = 1; j < cols; ++j) mx = std::max(mx, x[j]);
         float sum = 0;
-        for (std::int64_t j = 0; j < cols; ++j) sum += (x[j] = exp_scalar(x[j] - mx));
+        for (std::int64_t j = 0; j < cols; ++j) sum += (x[j] = exp_scalar((x[j] - mx) * scale));
         inv_sum[i] = 1.f / sum;
     }
 }
 
-__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(kMinArg));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
-    __m256 p = _mm256_set1_ps(kP0);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP5));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-    // 2^n by building its exponent bits: n >= -126 after the clamp, so the result is a normal float
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 __attribute__((target("avx2,fma"))) void exp_rows_avx2(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld,
-                                                       float* inv_sum) {
+                                                       float* inv_sum, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
     const std::int64_t vec = cols / 8 * 8;
+    // the tail's lanes (cols % 8) as a mask: masked loads read zeros elsewhere, masked stores leave it alone
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols - vec)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const bool has_tail = vec < cols;
     for (std::int64_t i = 0; i < rows; ++i) {
         float* x = s + i * ld;
         __m256 m8 = _mm256_set1_ps(x[0]);
         for (std::int64_t j = 0; j < vec; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(x + j));
+        if (has_tail)  // lanes past the row keep x[0], which cannot raise the max
+            m8 = _mm256_max_ps(m8, _mm256_blendv_ps(_mm256_set1_ps(x[0]), _mm256_maskload_ps(x + vec, tail),
+                                                    _mm256_castsi256_ps(tail)));
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, m8);
-        float mx = *std::max_element(lanes, lanes + 8);
-        for (std::int64_t j = vec; j < cols; ++j) mx = std::max(mx, x[j]);
+        const float mx = *std::max_element(lanes, lanes + 8);
         const __m256 mv = _mm256_set1_ps(mx);
         __m256 s8 = _mm256_setzero_ps();
         for (std::int64_t j = 0; j < vec; j += 8) {
-            const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv));
+            const __m256 e = exp_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv), sc));
             _mm256_storeu_ps(x + j, e);
+            s8 = _mm256_add_ps(s8, e);
+        }
+        if (has_tail) {
+            const __m256 e = _mm256_and_ps(
+                exp_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + vec, tail), mv), sc)),
+                _mm256_castsi256_ps(tail));
+            _mm256_maskstore_ps(x + vec, tail, e);
             s8 = _mm256_add_ps(s8, e);
         }
         _mm256_store_ps(lanes, s8);
         float sum = 0;
         for (float l : lanes) sum += l;
-        for (std::int64_t j = vec; j < cols; ++j) sum += (x[j] = exp_scalar(x[j] - mx));
         inv_sum[i] = 1.f / sum;
     }
 }
 
-__attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(kMinArg));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
-    __m512 p = _mm512_set1_ps(kP0);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_scalef_ps(p, n);  // p * 2^n
-}
-
 __attribute__((target("avx512f"))) void exp_rows_avx512(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld,
-                                                        float* inv_sum) {
+                                                        float* inv_sum, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
     const std::int64_t vec = cols / 16 * 16;
     const __mmask16 tail = static_cast<__mmask16>((1u << (cols - vec)) - 1u);
     for (std::int64_t i = 0; i < rows; ++i) {
@@ -116,12 +93,12 @@ __attribute__((target("avx512f"))) void exp_rows_avx512(float* s, std::int64_t r
         const __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(m16));
         __m512 s16 = _mm512_setzero_ps();
         for (std::int64_t j = 0; j < vec; j += 16) {
-            const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv));
+            const __m512 e = exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv), sc));
             _mm512_storeu_ps(x + j, e);
             s16 = _mm512_add_ps(s16, e);
         }
         if (tail) {
-            const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + vec), mv));
+            const __m512 e = exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + vec), mv), sc));
             _mm512_mask_storeu_ps(x + vec, tail, e);
             s16 = _mm512_mask_add_ps(s16, tail, s16, e);
         }
@@ -147,12 +124,13 @@ SimdLevel simd_level() {
     }
 }
 
-void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, SimdLevel level) {
+void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, SimdLevel level,
+              float scale) {
     if (cols <= 0) return;
     switch (level) {
-        case SimdLevel::Avx512: exp_rows_avx512(s, rows, cols, ld, inv_sum); break;
-        case SimdLevel::Avx2: exp_rows_avx2(s, rows, cols, ld, inv_sum); break;
-        default: exp_rows_scalar(s, rows, cols, ld, inv_sum); break;
+        case SimdLevel::Avx512: exp_rows_avx512(s, rows, cols, ld, inv_sum, scale); break;
+        case SimdLevel::Avx2: exp_rows_avx2(s, rows, cols, ld, inv_sum, scale); break;
+        default: exp_rows_scalar(s, rows, cols, ld, inv_sum, scale); break;
     }
 }
 

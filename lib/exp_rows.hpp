@@ -13,11 +13,12 @@ enum class SimdLevel { Scalar, Avx2, Avx512 };
 // too, so that one machine can time the AVX2 path of the whole model).
 SimdLevel simd_level();
 
-// In place over rows [rows, cols] with row stride ld: s[r, j] = exp(s[r, j] - max_j s[r, j]), and
-// inv_sum[r] = 1 / sum_j s[r, j] of the new values, so that softmax(row r) = s[r, :] * inv_sum[r].
+// In place over rows [rows, cols] with row stride ld: s[r, j] = exp(scale * (s[r, j] - max_j s[r, j])), and
+// inv_sum[r] = 1 / sum_j s[r, j] of the new values, so that softmax(scale * row r) = s[r, :] * inv_sum[r]
+// (scale > 0: attention's 1/sqrt(d) applied here instead of to the scores).
 // Relative error of each exponential below 2e-7 (a degree-6 polynomial after range reduction); inputs more than
 // 87 below their row's maximum come out as exp(-87.3) ~ 1e-38 instead of smaller.
 void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum,
-              SimdLevel level = simd_level());
+              SimdLevel level = simd_level(), float scale = 1.f);
 
 }  // namespace vit

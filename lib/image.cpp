@@ -14,7 +14,6 @@
 
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>  // the IMREAD_* flags only: decoding goes through image_codecs.hpp
-#include <opencv2/imgproc.hpp>
 
 #include "byte_reader.hpp"
 #include "gif.hpp"
@@ -216,13 +215,9 @@ cv::Mat decode_image_bytes(const Bytes& bytes, const std::string& name, std::siz
         img = img8;
     }
 
-    cv::Mat rgb;
-    switch (img.channels()) {
-        case 1: cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB); break;
-        case 3: cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB); break;
-        case 4: cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB); break;
-        default: fail(name, "unsupported channel count " + std::to_string(img.channels()));
-    }
+    if (img.channels() != 1 && img.channels() != 3 && img.channels() != 4)
+        fail(name, "unsupported channel count " + std::to_string(img.channels()));
+    cv::Mat rgb = to_rgb(img);
     if (format == Format::WebP) apply_orientation(rgb, webp_orientation(bytes));
     return rgb;
 }
@@ -235,6 +230,28 @@ cv::Mat decode_image_file(const std::filesystem::path& path, std::size_t max_pix
 cv::Mat decode_image_stdin(std::size_t max_pixels) {
     if (max_pixels == 0) max_pixels = kDefaultMaxPixels;
     return decode_image_bytes(image::read_file("/dev/stdin", max_pixels, "-"), "-", max_pixels);
+}
+
+cv::Mat to_rgb(const cv::Mat& decoded) {
+    const int ch = decoded.channels();
+    if (decoded.depth() != CV_8U || (ch != 1 && ch != 3 && ch != 4))
+        throw std::invalid_argument("to_rgb: expected a CV_8UC1, CV_8UC3 or CV_8UC4 image, got " +
+                                    cv::typeToString(decoded.type()));
+    cv::Mat rgb(decoded.rows, decoded.cols, CV_8UC3);
+    for (int y = 0; y < decoded.rows; ++y) {
+        const uint8_t* in = decoded.ptr<uint8_t>(y);
+        uint8_t* out = rgb.ptr<uint8_t>(y);
+        if (ch == 1) {
+            for (int x = 0; x < decoded.cols; ++x, out += 3) out[0] = out[1] = out[2] = in[x];
+        } else {
+            for (int x = 0; x < decoded.cols; ++x, in += ch, out += 3) {
+                out[0] = in[2];
+                out[1] = in[1];
+                out[2] = in[0];
+            }
+        }
+    }
+    return rgb;
 }
 
 cv::Mat to_gray(const cv::Mat& rgb) {

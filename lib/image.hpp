@@ -59,6 +59,12 @@ cv::Mat decode_image_stdin(std::size_t max_pixels = kDefaultMaxPixels);
 cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::string& name,
                            std::size_t max_pixels = kDefaultMaxPixels);
 
+// OpenCV's decoded gray, BGR or BGRA (CV_8UC1/3/4) as RGB (CV_8UC3): the bytes of cv::cvtColor's GRAY2RGB,
+// BGR2RGB and BGRA2RGB (alpha dropped). Ours because the first cv::cvtColor of a process starts OpenCV's thread
+// pool (TBB: a library load and worker threads that then spin beside inference; ~2 ms, on a one-image run's
+// critical path) for a copy that takes ~0.1 ms. Throws std::invalid_argument for other types.
+cv::Mat to_rgb(const cv::Mat& decoded);
+
 // PIL's convert("L") of a CV_8UC3 RGB image (ITU-R 601-2 luma, PIL's integer form:
 // L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, equal to PIL 9.4 on all 2^24 colours).
 // A CV_8UC1 image is returned as a copy. Throws std::invalid_argument for other types.

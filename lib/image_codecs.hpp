@@ -28,4 +28,9 @@ void wait_image_codecs();
 // Whether the module has been opened (by a preload or a decode).
 bool image_codecs_loaded();
 
+// Whether it was opened with RTLD_DEEPBIND (its libraries bound within their own dependency tree first; see
+// image_codecs.cpp): in every build but the sanitizers', unless LD_PRELOAD is set or the executable has copy
+// relocations. False before it is opened.
+bool image_codecs_deep_bound();
+
 }  // namespace vit

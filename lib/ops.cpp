@@ -1,6 +1,7 @@
 // oneDNN primitives behind the op wrappers declared in ops.hpp.
 #include "ops.hpp"
 
+#include "op_profile.hpp"
 #include "quantize.hpp"
 
 #include <omp.h>
@@ -192,7 +193,14 @@ const Linear::Prim& Linear::prim(std::int64_t M) const {
     return prims_.emplace(M, std::move(p)).first->second;
 }
 
+std::string Linear::describe(std::int64_t M, const char* io) const {
+    static const char* const kEpilogue[] = {"", " gelu", " gelu_tanh", " quick_gelu", " +residual"};
+    return "linear " + std::to_string(K_) + "->" + std::to_string(N_) + kEpilogue[static_cast<int>(ep_)] + " " +
+           to_string(precision_) + io + " [" + std::to_string(M) + " rows]";
+}
+
 void Linear::forward(const float* x, std::int64_t M, float* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ""); });
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
     const float* bias = static_cast<const float*>(bias_.get_data_handle());
@@ -249,6 +257,7 @@ const std::int32_t* Linear::quantized_matmul(const float* x, std::int64_t M, con
 }
 
 void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ", int8 out"); });
     check_int8("quantized output");
     if (ep_ == Epilogue::Residual)
         throw std::logic_error("Linear::forward with quantized output cannot accumulate into its output (residual)");
@@ -264,6 +273,7 @@ void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
 }
 
 void Linear::forward(const QuantizedRows& x, float* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(x.M, ", int8 in"); });
     check_int8("quantized input");
     if (x.K != K_)
         throw std::invalid_argument("Linear::forward: quantized input has " + std::to_string(x.K) +
@@ -301,6 +311,9 @@ const dnnl::layer_normalization_forward& LayerNorm::prim(std::int64_t M) const {
 }
 
 void LayerNorm::forward(const float* x, std::int64_t M, float* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Norm, [&] {
+        return "layer norm " + std::to_string(D_) + " [" + std::to_string(M) + " rows]";
+    });
     auto& rt = Runtime::get();
     const memory::desc md({M, D_}, dt::f32, tag::ab);
     const auto& p = prim(M);

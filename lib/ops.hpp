@@ -85,6 +85,7 @@ private:
                                                : dnnl::memory::data_type::f32;
     }
     dnnl::memory::data_type weights_type() const { return src_type(); }
+    std::string describe(std::int64_t M, const char* io) const;  // for op_profile: "linear 768->3072 gelu bf16 ..."
 
     int K_ = 0, N_ = 0;
     Epilogue ep_ = Epilogue::None;

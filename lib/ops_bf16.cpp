@@ -9,7 +9,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "attention_amx.hpp"
 #include "exp_rows.hpp"
+#include "op_profile.hpp"
 #include "safetensors.hpp"
 #include "split_heads.hpp"  // float_to_bf16: the scalar conversion
 
@@ -45,15 +47,6 @@ __attribute__((target("avx512f"))) inline __m512i bf16_bits(__m512 v) {
     return _mm512_maskz_srli_epi32(0xffff, r, 16);
 }
 
-// _mm512_reduce_add_ps, without its _mm512_undefined operand (which GCC 12 reports as uninitialised).
-__attribute__((target("avx512f"))) inline float sum16(__m512 v) {
-    alignas(64) float a[16];
-    _mm512_store_ps(a, v);
-    float s = 0;
-    for (float f : a) s += f;
-    return s;
-}
-
 __attribute__((target("avx512f"))) void to_bf16_avx512(const float* x, std::int64_t n, std::uint16_t* y) {
     std::int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(_mm512_loadu_ps(x + i)));
@@ -64,16 +57,16 @@ __attribute__((target("avx512f"))) void to_bf16_avx512(const float* x, std::int6
 }
 
 // One row of layer normalisation [D] in f32, written as bf16; the same two passes (mean, then the variance
-// around it) as oneDNN's f32 layer normalisation.
-__attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, std::int64_t D, const float* g,
-                                                              const float* b, float eps, std::uint16_t* y) {
+// around it) as oneDNN's f32 layer normalisation. BF16 instructions only with native_bf16 (as scale_row_avx512).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void layer_norm_row_avx512(
+    const float* x, std::int64_t D, const float* g, const float* b, float eps, std::uint16_t* y, bool native_bf16) {
     __m512 acc = _mm512_setzero_ps();
     std::int64_t i = 0;
     const std::int64_t tail = D % 16;
     const __mmask16 tm = static_cast<__mmask16>((1u << tail) - 1);
     for (i = 0; i + 16 <= D; i += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(x + i));
     if (tail) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tm, x + i));
-    const float mean = sum16(acc) / static_cast<float>(D);
+    const float mean = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
     const __m512 vm = _mm512_set1_ps(mean);
     acc = _mm512_setzero_ps();
     for (i = 0; i + 16 <= D; i += 16) {
@@ -84,17 +77,20 @@ __attribute__((target("avx512f"))) void layer_norm_row_avx512(const float* x, st
         const __m512 c = _mm512_maskz_sub_ps(tm, _mm512_maskz_loadu_ps(tm, x + i), vm);
         acc = _mm512_fmadd_ps(c, c, acc);
     }
-    const float var = sum16(acc) / static_cast<float>(D);
+    const float var = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
     const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(var + eps));
     for (i = 0; i + 16 <= D; i += 16) {
         const __m512 c = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), inv);
         const __m512 v = _mm512_fmadd_ps(c, _mm512_loadu_ps(g + i), _mm512_loadu_ps(b + i));
-        _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(v));
+        if (native_bf16)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(y + i, 0xffff, bf16_bits(v));
     }
     if (tail) {
         const __m512 c = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, x + i), vm), inv);
         const __m512 v = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(tm, g + i), _mm512_maskz_loadu_ps(tm, b + i));
-        _mm512_mask_cvtepi32_storeu_epi16(y + i, tm, bf16_bits(v));
+        if (native_bf16) _mm256_mask_storeu_epi16(y + i, tm, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        else _mm512_mask_cvtepi32_storeu_epi16(y + i, tm, bf16_bits(v));
     }
 }
 
@@ -172,14 +168,17 @@ void from_bf16(const std::uint16_t* x, std::int64_t n, float* y) {
 // ------------------------------------------------------------------------------------------------- LayerNorm
 
 void LayerNorm::forward_bf16(const float* x, std::int64_t M, std::uint16_t* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Norm, [&] {
+        return "layer norm " + std::to_string(D_) + ", bf16 out [" + std::to_string(M) + " rows]";
+    });
     const float* g = static_cast<const float*>(scale_.get_data_handle());
     const float* b = static_cast<const float*>(shift_.get_data_handle());
     const std::int64_t D = D_;
     const float eps = eps_;
-    const bool avx512 = kAvx512;
+    const bool avx512 = kAvx512, native = kAvx512Bf16;
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m) {
-        if (avx512) layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D);
+        if (avx512) layer_norm_row_avx512(x + m * D, D, g, b, eps, y + m * D, native);
         else layer_norm_row(x + m * D, D, g, b, eps, y + m * D);
     }
 }
@@ -220,6 +219,7 @@ const dnnl::matmul& Linear::bf16_out_prim(std::int64_t M) const {
 }
 
 void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ", bf16 in"); });
     require_bf16(precision_);
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
@@ -230,6 +230,7 @@ void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) cons
 }
 
 void Linear::forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t* y) const {
+    const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ", bf16 in and out"); });
     require_bf16(precision_);
     auto& rt = Runtime::get();
     const dnnl::matmul& mm = bf16_out_prim(M);
@@ -261,8 +262,19 @@ const AttentionBf16::Prims& AttentionBf16::prims(std::int64_t B, std::int64_t T)
     return prims_.emplace(key, std::move(p)).first->second;
 }
 
+bool AttentionBf16::on_amx() const { return d_ <= kAmxMaxHeadDim && amx_attention_available(); }
+
+void AttentionBf16::prepare(std::int64_t B, std::int64_t T) const {
+    if (!on_amx()) prims(B, T);
+}
+
 void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs,
                             std::uint16_t* ctx) const {
+    const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
+        return "attention bf16 " + std::string(on_amx() ? "(AMX) " : "") + std::to_string(H_) + " heads x " +
+               std::to_string(d_) + ", " + std::to_string(T) + " tokens [" + std::to_string(B) + " images]";
+    });
+    if (on_amx()) return attention_amx(qkv, B, T, H_, d_, scale_, probs, ctx);
     auto& rt = Runtime::get();
     const std::int64_t H = H_, d = d_, D = H * d, S = B * H * T * T;
     thread_local std::vector<std::uint16_t> heads, probs_bf16;  // q, k, v [B, H, T, d]; P [B, H, T, T]

@@ -24,7 +24,8 @@ void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint
 void from_bf16(const std::uint16_t* x, std::int64_t n, float* y);
 
 // Multi-head attention on bf16 packed projections, the bf16 twin of Attention's whole-sequence path (up to
-// kAttentionWholeTokens tokens: the model runs longer ones through the f32 Attention).
+// kAttentionWholeTokens tokens: the model runs longer ones through the f32 Attention). On CPUs with AMX it runs
+// attention_amx (attention_amx.hpp); elsewhere oneDNN's batched matmuls as follows.
 // qkv [B, T, 3, H, d] bf16 -> ctx [B, T, H, d] bf16 = softmax(Q·Kᵀ·scale)·V per (batch, head).
 // Q·Kᵀ runs bf16 x bf16 -> f32 scores, softmax (softmax_rows_bf16) reads f32 and writes bf16 probabilities, P·V
 // runs bf16 x bf16 with f32 accumulation. `probs`: null, or B*H*T*T floats that receive the f32 attention
@@ -34,13 +35,14 @@ public:
     AttentionBf16() = default;
     AttentionBf16(int num_heads, int head_dim, float scale) : H_(num_heads), d_(head_dim), scale_(scale) {}
     void forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs, std::uint16_t* ctx) const;
-    void prepare(std::int64_t B, std::int64_t T) const { prims(B, T); }
+    void prepare(std::int64_t B, std::int64_t T) const;
 
 private:
     struct Prims {
         dnnl::matmul qk, pv;  // softmax: softmax_rows_bf16
     };
     const Prims& prims(std::int64_t B, std::int64_t T) const;
+    bool on_amx() const;
 
     int H_ = 0, d_ = 0;
     float scale_ = 1;

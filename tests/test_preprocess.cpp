@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,6 +23,7 @@
 #include "config.hpp"
 #include "errors.hpp"
 #include "image.hpp"
+#include "image_codecs.hpp"
 #include "preprocess.hpp"
 #include "resample.hpp"
 #include "test_util.hpp"
@@ -288,6 +290,32 @@ TEST_CASE("to_gray matches PIL convert(\"L\")") {
     CHECK(g.at<uint8_t>(0, 3) == 29);
 }
 
+TEST_CASE("to_rgb gives cv::cvtColor's bytes for gray, BGR and BGRA") {
+    std::mt19937 rng(7);
+    const std::pair<int, int> kinds[] = {
+        {CV_8UC1, cv::COLOR_GRAY2RGB}, {CV_8UC3, cv::COLOR_BGR2RGB}, {CV_8UC4, cv::COLOR_BGRA2RGB}};
+    for (const auto& [type, code] : kinds) {
+        CAPTURE(cv::typeToString(type));
+        cv::Mat full(37, 53, type);
+        for (auto it = full.datastart; it != full.dataend; ++it) *const_cast<uchar*>(it) = static_cast<uchar>(rng());
+        // A window of it: rows that are not contiguous in memory.
+        for (const cv::Mat& img : {full, full(cv::Rect(3, 5, 41, 29))}) {
+            cv::Mat want;
+            cv::cvtColor(img, want, code);
+            const cv::Mat got = vit::to_rgb(img);
+            REQUIRE(got.type() == CV_8UC3);
+            REQUIRE(got.size() == img.size());
+            CHECK(cv::norm(got, want, cv::NORM_INF) == 0);
+        }
+    }
+    // One BGR pixel by hand: the channels swap, nothing else.
+    cv::Mat px(1, 1, CV_8UC3, cv::Scalar(10, 20, 30));
+    CHECK(vit::to_rgb(px).at<cv::Vec3b>(0, 0) == cv::Vec3b(30, 20, 10));
+    CHECK_THROWS_WITH_AS(vit::to_rgb(cv::Mat(2, 2, CV_16UC3)),
+                         "to_rgb: expected a CV_8UC1, CV_8UC3 or CV_8UC4 image, got CV_16UC3", std::invalid_argument);
+    CHECK_THROWS_AS(vit::to_rgb(cv::Mat(2, 2, CV_8UC2)), std::invalid_argument);
+}
+
 TEST_CASE("decoding converts like PIL's convert(\"RGB\"), with EXIF orientation applied") {
     for (const auto& c : read_cases("convert_cases.txt", 29)) {
         CAPTURE(c[0]);
@@ -313,6 +341,32 @@ TEST_CASE("decoding converts like PIL's convert(\"RGB\"), with EXIF orientation 
     const cv::Mat g16 = vit::decode_image_file(fixtures() / "conv_gray16.png");
     const uint8_t want_g16[8] = {0, 1, 127, 255, 255, 255, 255, 255};
     for (int x = 0; x < 8; ++x) CHECK(g16.at<cv::Vec3b>(0, x) == cv::Vec3b::all(want_g16[x]));
+}
+
+TEST_CASE("the image codecs are bound within their own libraries (RTLD_DEEPBIND) where that is safe") {
+    const cv::Mat got = vit::decode_image_file(fixtures() / "conv_rgb.tif");  // opens the module if not yet
+    CHECK(got.type() == CV_8UC3);
+    // Safe: no sanitizer runtime, nothing in LD_PRELOAD, and an executable without copy relocations (the
+    // build's -fPIC): otherwise the libraries would bind to the originals of data the executable copied.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    const bool safe = false;
+#else
+    const char* preload = std::getenv("LD_PRELOAD");
+    const bool safe = !(preload && *preload);
+#endif
+    CHECK(vit::image_codecs_deep_bound() == safe);
+    // OpenCV writes its "imdecode_('')" line to std::cerr from inside libopencv_imgcodecs. Deep-bound in an
+    // executable holding a copy of std::cerr, imgcodecs would write to libstdc++'s original, never constructed:
+    // a segfault here instead of the message (seen with a -fPIE test program).
+    std::vector<unsigned char> bad = file_bytes(fixtures() / "conv_rgb.tif");
+    const std::pair<std::size_t, unsigned char> damage[] = {
+        {75, 83}, {76, 63}, {142, 53}, {166, 136}, {182, 167}, {186, 108}};  // a strip TIFF's reader then fails
+    for (const auto& [at, value] : damage) bad.at(at) = value;
+    const std::string err = stderr_of([&] {
+        CHECK_THROWS_WITH_AS(vit::decode_image_bytes(bad, "bad.tif"), "bad.tif: corrupt or unsupported TIFF data",
+                             vit::InputError);
+    });
+    CHECK(err.rfind("imdecode_(''): can't read data: OpenCV(", 0) == 0);
 }
 
 TEST_CASE("a CMYK JPEG decodes within rounding of PIL") {

@@ -1,0 +1,347 @@
+// The AMX attention of attention_amx.hpp: the tile layouts, the packing of K and V, and the kernel of one block of
+// 16 query rows (scores, exponentials, context).
+#include "attention_amx.hpp"
+
+#include <cpuid.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <dnnl.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "exp_simd.hpp"
+
+// GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
+// 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace vit {
+
+namespace {
+
+// Palette 1, all eight tiles 16 rows x 64 bytes: an A tile is 16 rows x 32 bf16; a B tile 16 pairs of rows x 16
+// columns, the two values of a pair side by side (VNNI layout); a C tile 16 x 16 f32.
+constexpr std::int64_t kRows = 16, kDepth = 32, kTileElems = kRows * kDepth;  // 512 bf16: one A or B tile
+
+struct alignas(64) TileConfig {
+    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    std::uint16_t colsb[16] = {};
+    std::uint8_t rows[16] = {};
+};
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// GCC's tile intrinsics are asm statements that do not tell the compiler which memory they read: without a barrier
+// the stores that fill a buffer could be moved past the tile load that reads it.
+inline void compiler_barrier() { asm volatile("" ::: "memory"); }
+
+// One head's geometry: keys rounded up to 32 (Tk: the depth of P·V and the columns of a block's scores), the head
+// dim rounded up to 32 (dk: the depth of Q·Kᵀ) and to 16 (dn: the columns of P·V). The padding is zero.
+struct Shape {
+    std::int64_t T, d, Tk, dk, dn;
+    std::int64_t k_elems() const { return Tk * dk; }
+    std::int64_t v_elems() const { return Tk * dn; }
+};
+
+Shape shape_of(std::int64_t T, std::int64_t d) {
+    return {T, d, round_up(T, kDepth), round_up(d, kDepth), round_up(d, kRows)};
+}
+
+// Kᵀ as B tiles: tile (key block jb of 16, depth chunk kc of 32), at jb * dk/32 + kc, holds at [k2][j][e] the value
+// K[16 jb + j][32 kc + 2 k2 + e]: with pairs of bf16 as one 32-bit word, the transpose of a 16 x 16 block of words.
+// `k`: the head's keys, row stride ld.
+void pack_k(const std::uint16_t* k, std::int64_t ld, const Shape& s, std::uint16_t* out) {
+    const std::int64_t nkc = s.dk / kDepth;
+    // zeros where no key is written: the key blocks from the one T falls in (and everything if d is padded)
+    const std::int64_t from = s.dk == s.d ? s.T / kRows * nkc * kTileElems : 0;
+    std::memset(out + from, 0, static_cast<std::size_t>(s.k_elems() - from) * 2);
+    for (std::int64_t t = 0; t < s.T; ++t) {
+        const std::uint16_t* row = k + t * ld;
+        std::uint16_t* o = out + t / kRows * nkc * kTileElems + t % kRows * 2;
+        if (s.d % 2 == 0) {
+            for (std::int64_t c2 = 0; c2 < s.d / 2; ++c2)  // word c2 of the row -> tile c2/16, row c2%16, column t%16
+                std::memcpy(o + c2 / kRows * kTileElems + c2 % kRows * kDepth, row + 2 * c2, 4);
+        } else {
+            for (std::int64_t c = 0; c < s.d; ++c)
+                o[c / kDepth * kTileElems + c % kDepth / 2 * kDepth + c % 2] = row[c];
+        }
+    }
+}
+
+// V as B tiles: tile (column block nb of 16, key chunk kc of 32), at nb * Tk/32 + kc, holds at [k2][n][e] the value
+// V[32 kc + 2 k2 + e][16 nb + n]: a tile row interleaves two rows of V.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_v(const std::uint16_t* v, std::int64_t ld,
+                                                                 const Shape& s, std::uint16_t* out) {
+    const std::int64_t nkv = s.Tk / kDepth, last = s.T / kDepth;
+    // zeros where no pair of keys is written: each column block's key chunks from the one T falls in (the columns
+    // past d come out zero from the masked loads below)
+    for (std::int64_t nb = 0; nb < s.dn / kRows; ++nb)
+        std::memset(out + (nb * nkv + last) * kTileElems, 0, static_cast<std::size_t>((nkv - last) * kTileElems) * 2);
+    for (std::int64_t t = 0; t < s.T; t += 2) {
+        const std::uint16_t* even = v + t * ld;
+        const std::uint16_t* odd = t + 1 < s.T ? even + ld : nullptr;
+        std::uint16_t* o = out + t / kDepth * kTileElems + t % kDepth / 2 * kDepth;
+        for (std::int64_t c = 0; c < s.d; c += kRows) {
+            const __mmask16 m = s.d - c >= kRows ? static_cast<__mmask16>(0xffff)
+                                                 : static_cast<__mmask16>((1u << (s.d - c)) - 1u);
+            const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, even + c));
+            const __m512i hi = odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, odd + c))
+                                   : _mm512_setzero_si512();
+            _mm512_storeu_si512(o + c / kRows * nkv * kTileElems, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+
+__attribute__((target("amx-tile"))) void tiles_configure() {
+    TileConfig cfg;
+    for (int i = 0; i < 8; ++i) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = kRows;
+    }
+    compiler_barrier();
+    _tile_loadconfig(&cfg);
+}
+
+__attribute__((target("amx-tile"))) void tiles_release() { _tile_release(); }
+
+// S [16, Tk] f32 (row stride Tk) = Q [16, NKC * 32] · Kᵀ for one block of queries `q` (row stride ldq): the
+// queries in tiles 0..NKC-1, two key blocks at a time in tiles 4 and 5 accumulating into 6 and 7.
+template <int NKC>
+__attribute__((target("amx-tile,amx-bf16"))) void scores_block(const std::uint16_t* q, std::int64_t ldq,
+                                                               const std::uint16_t* kp, std::int64_t Tk, float* S) {
+    const long qs = static_cast<long>(ldq) * 2, ss = static_cast<long>(Tk) * 4;
+    compiler_barrier();
+    _tile_loadd(0, q, qs);
+    if constexpr (NKC > 1) _tile_loadd(1, q + kDepth, qs);
+    if constexpr (NKC > 2) _tile_loadd(2, q + 2 * kDepth, qs);
+    if constexpr (NKC > 3) _tile_loadd(3, q + 3 * kDepth, qs);
+    for (std::int64_t jb = 0; jb < Tk / kRows; jb += 2) {  // Tk is a multiple of 32: key blocks come in pairs
+        const std::uint16_t* k0 = kp + jb * NKC * kTileElems;
+        const std::uint16_t* k1 = k0 + NKC * kTileElems;
+        _tile_zero(6);
+        _tile_zero(7);
+        _tile_loadd(4, k0, 64);
+        _tile_loadd(5, k1, 64);
+        _tile_dpbf16ps(6, 0, 4);
+        _tile_dpbf16ps(7, 0, 5);
+        if constexpr (NKC > 1) {
+            _tile_loadd(4, k0 + kTileElems, 64);
+            _tile_loadd(5, k1 + kTileElems, 64);
+            _tile_dpbf16ps(6, 1, 4);
+            _tile_dpbf16ps(7, 1, 5);
+        }
+        if constexpr (NKC > 2) {
+            _tile_loadd(4, k0 + 2 * kTileElems, 64);
+            _tile_loadd(5, k1 + 2 * kTileElems, 64);
+            _tile_dpbf16ps(6, 2, 4);
+            _tile_dpbf16ps(7, 2, 5);
+        }
+        if constexpr (NKC > 3) {
+            _tile_loadd(4, k0 + 3 * kTileElems, 64);
+            _tile_loadd(5, k1 + 3 * kTileElems, 64);
+            _tile_dpbf16ps(6, 3, 4);
+            _tile_dpbf16ps(7, 3, 5);
+        }
+        _tile_stored(6, S + jb * kRows, ss);
+        _tile_stored(7, S + (jb + 1) * kRows, ss);
+    }
+}
+
+// O [16, 16 NB] f32 (row stride os floats) = P [16, Tk] bf16 · V for NB consecutive column blocks of V starting at
+// `vp`, accumulated in tiles 4..3+NB; P's depth chunks go through tile 0, V's tiles through 1..3.
+template <int NB>
+__attribute__((target("amx-tile,amx-bf16"))) void context_group(const std::uint16_t* P, std::int64_t Tk,
+                                                                const std::uint16_t* vp, float* O, std::int64_t os) {
+    const std::int64_t nkv = Tk / kDepth, next = nkv * kTileElems;
+    const long ps = static_cast<long>(Tk) * 2, ob = static_cast<long>(os) * 4;
+    compiler_barrier();
+    _tile_zero(4);
+    if constexpr (NB > 1) _tile_zero(5);
+    if constexpr (NB > 2) _tile_zero(6);
+    if constexpr (NB > 3) _tile_zero(7);
+    for (std::int64_t kc = 0; kc < nkv; ++kc) {
+        const std::uint16_t* b = vp + kc * kTileElems;
+        _tile_loadd(0, P + kc * kDepth, ps);
+        _tile_loadd(1, b, 64);
+        _tile_dpbf16ps(4, 0, 1);
+        if constexpr (NB > 1) {
+            _tile_loadd(2, b + next, 64);
+            _tile_dpbf16ps(5, 0, 2);
+        }
+        if constexpr (NB > 2) {
+            _tile_loadd(3, b + 2 * next, 64);
+            _tile_dpbf16ps(6, 0, 3);
+        }
+        if constexpr (NB > 3) {
+            _tile_loadd(1, b + 3 * next, 64);
+            _tile_dpbf16ps(7, 0, 1);
+        }
+    }
+    _tile_stored(4, O, ob);
+    if constexpr (NB > 1) _tile_stored(5, O + kRows, ob);
+    if constexpr (NB > 2) _tile_stored(6, O + 2 * kRows, ob);
+    if constexpr (NB > 3) _tile_stored(7, O + 3 * kRows, ob);
+}
+
+void scores(std::int64_t nkc, const std::uint16_t* q, std::int64_t ldq, const std::uint16_t* kp, std::int64_t Tk,
+            float* S) {
+    switch (nkc) {
+        case 1: return scores_block<1>(q, ldq, kp, Tk, S);
+        case 2: return scores_block<2>(q, ldq, kp, Tk, S);
+        case 3: return scores_block<3>(q, ldq, kp, Tk, S);
+        default: return scores_block<4>(q, ldq, kp, Tk, S);
+    }
+}
+
+// O [16, dn] = P · V over all of V's column blocks, four at a time.
+void context(const std::uint16_t* P, std::int64_t Tk, const std::uint16_t* vp, std::int64_t dn, float* O) {
+    const std::int64_t nb = dn / kRows, next = Tk / kDepth * kTileElems;
+    for (std::int64_t g = 0; g < nb; g += 4) {
+        const std::uint16_t* v = vp + g * next;
+        float* o = O + g * kRows;
+        switch (std::min<std::int64_t>(4, nb - g)) {
+            case 1: context_group<1>(P, Tk, v, o, dn); break;
+            case 2: context_group<2>(P, Tk, v, o, dn); break;
+            case 3: context_group<3>(P, Tk, v, o, dn); break;
+            default: context_group<4>(P, Tk, v, o, dn); break;
+        }
+    }
+}
+
+// One row of scores s [T] -> s = exp(scale * (s - max s)) in f32 and p [Tk] = the same in bf16 with zeros past T;
+// returns 1 / the sum of the f32 exponentials.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) float exp_row(float* s, std::int64_t T,
+                                                                                       std::int64_t Tk, float scale,
+                                                                                       std::uint16_t* p) {
+    const std::int64_t vec = T / 16 * 16;
+    const __mmask16 tail = static_cast<__mmask16>((1u << (T - vec)) - 1u);
+    __m512 m = _mm512_set1_ps(s[0]);
+    for (std::int64_t j = 0; j < vec; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+    m = _mm512_mask_max_ps(m, tail, m, _mm512_maskz_loadu_ps(tail, s + vec));
+    const __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(m)), sc = _mm512_set1_ps(scale);
+    __m512 sum = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < vec; j += 16) {
+        const __m512 e = simd::exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), mv), sc));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+    }
+    for (std::int64_t j = vec; j < Tk; j += 16) {  // the tail's valid lanes, then zeros up to Tk
+        __m512 e = _mm512_setzero_ps();
+        if (j == vec && tail) {
+            e = _mm512_maskz_mov_ps(
+                tail, simd::exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), mv), sc)));
+            _mm512_mask_storeu_ps(s + j, tail, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+    }
+    return 1.f / _mm512_reduce_add_ps(sum);
+}
+
+// ctx row [d] bf16 = o [d] * f.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void scaled_row_bf16(const float* o,
+                                                                                              std::int64_t d, float f,
+                                                                                              std::uint16_t* out) {
+    const __m512 fv = _mm512_set1_ps(f);
+    for (std::int64_t c = 0; c < d; c += 16) {
+        const __mmask16 m = d - c >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (d - c)) - 1u);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), fv);
+        _mm256_mask_storeu_epi16(out + c, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+    }
+}
+
+void* align64(void* p) { return reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(p) + 63) / 64 * 64); }
+
+}  // namespace
+
+bool amx_attention_available() {
+    static const bool ok = [] {
+        if (dnnl::get_effective_cpu_isa() != dnnl::cpu_isa::avx512_core_amx) return false;
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return false;
+        if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return false;  // AVX512_BF16
+        // Linux hands out the 8 KB tile data state only on request (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)
+        return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    }();
+    return ok;
+}
+
+void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d,
+                   float scale, float* probs, std::uint16_t* ctx) {
+    if (!amx_attention_available()) throw std::logic_error("attention_amx called on a CPU without usable AMX-BF16");
+    if (d < 1 || d > kAmxMaxHeadDim || !(scale > 0))
+        throw std::invalid_argument("attention_amx: head dim " + std::to_string(d) + " (1.." +
+                                    std::to_string(kAmxMaxHeadDim) + " expected) or scale " + std::to_string(scale) +
+                                    " (> 0 expected)");
+    if (B < 1 || T < 1 || H < 1) return;
+    const Shape s = shape_of(T, d);
+    const std::int64_t D = H * d, heads = B * H, blocks = (T + kRows - 1) / kRows, nkc = s.dk / kDepth;
+    const std::int64_t head_elems = s.k_elems() + s.v_elems();  // both multiples of 512: tiles stay 1 KB aligned
+    // a thread's block buffers: queries [16, dk] bf16, scores [16, Tk] f32, exponentials [16, Tk] bf16, context
+    // [16, dn] f32
+    const std::int64_t q_bytes = kRows * s.dk * 2, s_bytes = kRows * s.Tk * 4, p_bytes = kRows * s.Tk * 2;
+    const std::int64_t thread_bytes = round_up(q_bytes + s_bytes + p_bytes + kRows * s.dn * 4, 64);
+    const int threads = omp_get_max_threads();
+    thread_local std::vector<unsigned char> buf;
+    buf.resize(static_cast<std::size_t>(heads * head_elems * 2 + threads * thread_bytes + 64));
+    auto* packed = static_cast<std::uint16_t*>(align64(buf.data()));
+    auto* scratch = reinterpret_cast<unsigned char*>(packed + heads * head_elems);
+#pragma omp parallel num_threads(threads)
+    {
+        unsigned char* mine = scratch + omp_get_thread_num() * thread_bytes;
+        auto* q = reinterpret_cast<std::uint16_t*>(mine);
+        auto* S = reinterpret_cast<float*>(mine + q_bytes);
+        auto* P = reinterpret_cast<std::uint16_t*>(mine + q_bytes + s_bytes);
+        auto* O = reinterpret_cast<float*>(mine + q_bytes + s_bytes + p_bytes);
+        tiles_configure();
+#pragma omp for schedule(static)
+        for (std::int64_t bh = 0; bh < heads; ++bh) {
+            const std::uint16_t* head = qkv + bh / H * T * 3 * D + bh % H * d;  // q of (b, h) at token 0
+            std::uint16_t* kp = packed + bh * head_elems;
+            pack_k(head + D, 3 * D, s, kp);
+            pack_v(head + 2 * D, 3 * D, s, kp + s.k_elems());
+        }
+        // items of 16 query rows; static: each thread's items are consecutive, mostly of the same heads
+#pragma omp for schedule(static)
+        for (std::int64_t item = 0; item < heads * blocks; ++item) {
+            const std::int64_t bh = item / blocks, b = bh / H, h = bh % H, r0 = item % blocks * kRows;
+            const std::int64_t rows = std::min(kRows, T - r0);
+            const std::uint16_t* kp = packed + bh * head_elems;
+            const std::uint16_t* q0 = qkv + (b * T + r0) * 3 * D + h * d;
+            if (rows == kRows && s.dk == d) {  // the tile loads read the queries where they are in qkv
+                scores(nkc, q0, 3 * D, kp, s.Tk, S);
+            } else {  // a copy padded with zeros
+                std::memset(q, 0, static_cast<std::size_t>(q_bytes));
+                for (std::int64_t r = 0; r < rows; ++r)
+                    std::memcpy(q + r * s.dk, q0 + r * 3 * D, static_cast<std::size_t>(d) * 2);
+                scores(nkc, q, s.dk, kp, s.Tk, S);
+            }
+            float inv[kRows];
+            for (std::int64_t r = 0; r < rows; ++r) inv[r] = exp_row(S + r * s.Tk, T, s.Tk, scale, P + r * s.Tk);
+            if (rows < kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
+                std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((kRows - rows) * s.Tk) * 2);
+            context(P, s.Tk, kp + s.k_elems(), s.dn, O);
+            for (std::int64_t r = 0; r < rows; ++r) {
+                scaled_row_bf16(O + r * s.dn, d, inv[r], ctx + (b * T + r0 + r) * D + h * d);
+                if (probs) {
+                    float* pr = probs + (bh * T + r0 + r) * T;
+                    const float* e = S + r * s.Tk;
+                    for (std::int64_t j = 0; j < T; ++j) pr[j] = e[j] * inv[r];
+                }
+            }
+        }
+        tiles_release();
+    }
+}
+
+}  // namespace vit

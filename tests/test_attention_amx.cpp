@@ -1,0 +1,125 @@
+// The AMX attention (attention_amx.hpp) against float64 attention computed from the same bf16 inputs, over the shapes
+// that exercise its padding: tokens not a multiple of 16 or 32, head dims not a multiple of 32 or 16, odd ones, one
+// token, several images and heads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "attention_amx.hpp"
+#include "runtime.hpp"
+
+using namespace vit;
+
+namespace {
+
+float bf16_value(std::uint16_t b) {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// Random bf16 values: the upper halves of random floats in [-2, 2) (truncation: any bf16 will do as an input).
+std::vector<std::uint16_t> random_bf16(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-2.f, 2.f);
+    std::vector<std::uint16_t> v(n);
+    for (auto& x : v) {
+        const float f = dist(rng);
+        std::uint32_t u;
+        std::memcpy(&u, &f, 4);
+        x = static_cast<std::uint16_t>(u >> 16);
+    }
+    return v;
+}
+
+struct Errors {
+    double ctx = 0, probs = 0;
+};
+
+// Runs attention_amx on random qkv [B, T, 3, H, d] and compares with float64 softmax(Q·Kᵀ·scale)·V.
+Errors check_shape(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, unsigned seed) {
+    const std::int64_t D = H * d;
+    const float scale = 1.f / std::sqrt(static_cast<float>(d));
+    const auto qkv = random_bf16(static_cast<std::size_t>(B * T * 3 * D), seed);
+    auto at = [&](std::int64_t b, std::int64_t t, int j, std::int64_t h, std::int64_t k) {
+        return static_cast<double>(bf16_value(qkv[static_cast<std::size_t>(((b * T + t) * 3 + j) * D + h * d + k)]));
+    };
+    std::vector<float> probs(static_cast<std::size_t>(B * H * T * T), -1.f);
+    std::vector<std::uint16_t> ctx(static_cast<std::size_t>(B * T * D), 0xffff), ctx_alone(ctx.size(), 0xffff);
+    attention_amx(qkv.data(), B, T, H, d, scale, probs.data(), ctx.data());
+    attention_amx(qkv.data(), B, T, H, d, scale, nullptr, ctx_alone.data());
+    CHECK(ctx_alone == ctx);  // the probabilities for a sink change nothing else
+    Errors e;
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t i = 0; i < T; ++i) {
+                std::vector<double> row(static_cast<std::size_t>(T));
+                double mx = -1e300, sum = 0;
+                for (std::int64_t j = 0; j < T; ++j) {
+                    double dot = 0;
+                    for (std::int64_t k = 0; k < d; ++k) dot += at(b, i, 0, h, k) * at(b, j, 1, h, k);
+                    row[static_cast<std::size_t>(j)] = dot * scale;
+                    mx = std::max(mx, dot * scale);
+                }
+                for (auto& r : row) sum += (r = std::exp(r - mx));
+                for (std::int64_t j = 0; j < T; ++j)
+                    e.probs = std::max(e.probs,
+                                       std::fabs(probs[static_cast<std::size_t>(((b * H + h) * T + i) * T + j)] -
+                                                 row[static_cast<std::size_t>(j)] / sum));
+                for (std::int64_t k = 0; k < d; ++k) {
+                    double acc = 0;
+                    for (std::int64_t j = 0; j < T; ++j)
+                        acc += row[static_cast<std::size_t>(j)] / sum * at(b, j, 2, h, k);
+                    const double got = bf16_value(ctx[static_cast<std::size_t>((b * T + i) * D + h * d + k)]);
+                    e.ctx = std::isfinite(got) ? std::max(e.ctx, std::fabs(got - acc)) : 1e9;
+                }
+            }
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("attention_amx against float64 attention on the bf16 inputs, shapes that exercise the tile padding") {
+    if (!amx_attention_available()) {
+        MESSAGE("skipped: no usable AMX-BF16 on this CPU (" << cpu_isa_name() << ")");
+        return;
+    }
+    struct Case {
+        std::int64_t B, T, H, d;
+    };
+    // ViT-B's 197 tokens x 64 (queries read in place from qkv), a tail of one query row, head dims padded to 32 in
+    // depth (48, 80, 17) and to 16 in columns (17, 8), five and eight column tiles (80, 128), one token, 32 tokens
+    // (no key padding).
+    const Case cases[] = {{1, 197, 2, 64}, {2, 37, 3, 16}, {1, 17, 2, 80}, {1, 33, 1, 128}, {2, 20, 2, 48},
+                          {1, 9, 3, 17},   {1, 1, 2, 64},  {1, 32, 1, 8},  {3, 50, 1, 32}};
+    unsigned seed = 1;
+    for (const Case& c : cases) {
+        CAPTURE(c.B);
+        CAPTURE(c.T);
+        CAPTURE(c.H);
+        CAPTURE(c.d);
+        const Errors e = check_shape(c.B, c.T, c.H, c.d, seed++);
+        MESSAGE("B " << c.B << " T " << c.T << " H " << c.H << " d " << c.d << ": max |ctx difference| " << e.ctx
+                     << ", max |probability difference| " << e.probs);
+        CHECK(e.probs <= 1e-5);  // f32 scores of exact bf16 products, f32 exponentials
+        CHECK(e.ctx <= 2e-2);    // |v| < 2: bf16 exponentials into the product with V, a bf16 result
+    }
+}
+
+TEST_CASE("attention_amx refuses head dims it has no tiles for, and a scale that is not positive") {
+    if (!amx_attention_available()) {
+        MESSAGE("skipped: no usable AMX-BF16 on this CPU (" << cpu_isa_name() << ")");
+        return;
+    }
+    std::vector<std::uint16_t> qkv(3 * 129 * 2, 0), ctx(129 * 2, 0);
+    CHECK_THROWS_AS(attention_amx(qkv.data(), 1, 2, 1, 129, 0.1f, nullptr, ctx.data()), std::invalid_argument);
+    CHECK_THROWS_AS(attention_amx(qkv.data(), 1, 2, 1, 0, 0.1f, nullptr, ctx.data()), std::invalid_argument);
+    CHECK_THROWS_AS(attention_amx(qkv.data(), 1, 2, 1, 64, 0.f, nullptr, ctx.data()), std::invalid_argument);
+}

@@ -1,0 +1,131 @@
+// The f32 attention kernels (attention_fused.hpp) at every SIMD level this CPU has, against float64 attention, over
+// shapes that exercise the tile edges: tokens not a multiple of the tile rows or of 32, head dims not a multiple of
+// the tile columns, odd ones, one token, several images and heads; and exp_rows' scale.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "attention_fused.hpp"
+
+using namespace vit;
+
+namespace {
+
+struct Errors {
+    double ctx = 0, probs = 0;
+};
+
+Errors check_shape(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, SimdLevel level, unsigned seed) {
+    const std::int64_t D = H * d;
+    const float scale = 1.f / std::sqrt(static_cast<float>(d));
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-2.f, 2.f);
+    std::vector<float> qkv(static_cast<std::size_t>(B * T * 3 * D));
+    for (auto& x : qkv) x = dist(rng);
+    auto at = [&](std::int64_t b, std::int64_t t, int j, std::int64_t h, std::int64_t k) {
+        return static_cast<double>(qkv[static_cast<std::size_t>(((b * T + t) * 3 + j) * D + h * d + k)]);
+    };
+    std::vector<float> probs(static_cast<std::size_t>(B * H * T * T), -1.f);
+    std::vector<float> ctx(static_cast<std::size_t>(B * T * D), NAN), ctx_alone(ctx.size(), NAN);
+    attention_fused(qkv.data(), B, T, H, d, scale, probs.data(), ctx.data(), level);
+    attention_fused(qkv.data(), B, T, H, d, scale, nullptr, ctx_alone.data(), level);
+    CHECK(ctx_alone == ctx);  // the probabilities for a sink change nothing else
+    Errors e;
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t i = 0; i < T; ++i) {
+                std::vector<double> row(static_cast<std::size_t>(T));
+                double mx = -1e300, sum = 0;
+                for (std::int64_t j = 0; j < T; ++j) {
+                    double dot = 0;
+                    for (std::int64_t k = 0; k < d; ++k) dot += at(b, i, 0, h, k) * at(b, j, 1, h, k);
+                    row[static_cast<std::size_t>(j)] = dot * scale;
+                    mx = std::max(mx, dot * scale);
+                }
+                for (auto& r : row) sum += (r = std::exp(r - mx));
+                for (std::int64_t j = 0; j < T; ++j)
+                    e.probs = std::max(e.probs,
+                                       std::fabs(probs[static_cast<std::size_t>(((b * H + h) * T + i) * T + j)] -
+                                                 row[static_cast<std::size_t>(j)] / sum));
+                for (std::int64_t k = 0; k < d; ++k) {
+                    double acc = 0;
+                    for (std::int64_t j = 0; j < T; ++j)
+                        acc += row[static_cast<std::size_t>(j)] / sum * at(b, j, 2, h, k);
+                    const double got = ctx[static_cast<std::size_t>((b * T + i) * D + h * d + k)];
+                    e.ctx = std::isfinite(got) ? std::max(e.ctx, std::fabs(got - acc)) : 1e9;
+                }
+            }
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("attention_fused against float64 attention at every SIMD level this CPU has") {
+    struct Case {
+        std::int64_t B, T, H, d;
+    };
+    // ViT-B's 197 tokens x 64, DINOv2-S's 64 x 6 heads at 257 tokens, head dims of partial column tiles (80, 48, 17,
+    // 8, 24), one token, tokens fewer than a tile's rows, exactly 32 tokens, several images
+    const Case cases[] = {{1, 197, 2, 64}, {1, 257, 1, 64}, {2, 37, 3, 16}, {1, 17, 2, 80}, {2, 20, 2, 48},
+                          {1, 9, 3, 17},   {1, 1, 2, 64},   {1, 5, 1, 8},   {1, 32, 1, 24}, {3, 50, 1, 32}};
+    const SimdLevel top = simd_level();
+    for (SimdLevel level : {SimdLevel::Avx2, SimdLevel::Avx512}) {
+        if (static_cast<int>(level) > static_cast<int>(top)) {
+            MESSAGE("level " << static_cast<int>(level) << " skipped: not on this CPU");
+            continue;
+        }
+        unsigned seed = 1;
+        for (const Case& c : cases) {
+            CAPTURE(static_cast<int>(level));
+            CAPTURE(c.B);
+            CAPTURE(c.T);
+            CAPTURE(c.H);
+            CAPTURE(c.d);
+            const Errors e = check_shape(c.B, c.T, c.H, c.d, level, seed++);
+            MESSAGE("level " << static_cast<int>(level) << " B " << c.B << " T " << c.T << " H " << c.H << " d " << c.d
+                             << ": max |ctx difference| " << e.ctx << ", max |probability difference| " << e.probs);
+            CHECK(e.probs <= 1e-6);
+            CHECK(e.ctx <= 1e-5);  // |v| < 2, f32 accumulation over at most 257 keys
+        }
+    }
+}
+
+TEST_CASE("attention_fused refuses a scalar level, an empty head and a scale that is not positive") {
+    std::vector<float> qkv(3 * 8 * 2, 0.f), ctx(8 * 2, 0.f);
+    CHECK_THROWS_AS(attention_fused(qkv.data(), 1, 2, 1, 8, 0.1f, nullptr, ctx.data(), SimdLevel::Scalar),
+                    std::logic_error);
+    CHECK_THROWS_AS(attention_fused(qkv.data(), 1, 2, 1, 0, 0.1f, nullptr, ctx.data(), SimdLevel::Avx2),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(attention_fused(qkv.data(), 1, 2, 1, 8, -1.f, nullptr, ctx.data(), SimdLevel::Avx2),
+                    std::invalid_argument);
+}
+
+TEST_CASE("exp_rows with a scale: exp(scale * (x - row max)) at every SIMD level this CPU has") {
+    const std::int64_t rows = 2, cols = 37;
+    std::vector<float> x(rows * cols);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 7919 % 101) - 50) * 0.37f;
+    const SimdLevel top = simd_level();
+    for (SimdLevel level : {SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512}) {
+        if (static_cast<int>(level) > static_cast<int>(top)) continue;
+        std::vector<float> y = x, inv(rows);
+        exp_rows(y.data(), rows, cols, cols, inv.data(), level, 0.125f);
+        double worst = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const float mx = *std::max_element(x.begin() + r * cols, x.begin() + (r + 1) * cols);
+            double sum = 0;
+            for (std::int64_t j = 0; j < cols; ++j) {
+                const double want = std::exp(0.125 * static_cast<double>(x[r * cols + j] - mx));
+                sum += want;
+                worst = std::max(worst, std::fabs(y[r * cols + j] - want) / want);
+            }
+            CHECK(inv[r] == doctest::Approx(1.0 / sum).epsilon(1e-6));
+        }
+        MESSAGE("exp_rows scale 0.125, level " << static_cast<int>(level) << ": max relative error " << worst);
+        CHECK(worst < 5e-7);
+    }
+}
