@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <iostream>
 
@@ -14,7 +15,8 @@ namespace vit::app {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
+// Set by the handler on vit's signal thread (process.hpp), read by the pull: an atomic, lock-free.
+std::atomic<int> g_stop{0};
 
 extern "C" void on_stop_signal(int) { g_stop = 1; }
 

@@ -25,7 +25,8 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    vit::app::guard_standard_descriptors();  // first: see process.hpp
+    vit::app::guard_standard_descriptors();   // first: see process.hpp
+    vit::app::route_signals_to_own_thread();  // before any thread starts: see process.hpp
     CLI::App app{"vit: Vision Transformer image classification on the CPU"};
     app.require_subcommand(1);
     app.set_version_flag("--version", version_text,

@@ -5,6 +5,15 @@
 
 namespace vit::app {
 
+// Routes SIGINT, SIGTERM and SIGHUP to a thread of vit's own ("vit-signals") that only waits for them: they are
+// blocked in the calling thread and so in every thread started after this call (main() calls it before any). The
+// signals' dispositions are unchanged: a default one still ends the process, an installed handler runs on that
+// thread. Why: oneDNN 2.6's generated GEMM kernels (gemm:jit, every f32 and int8 matmul on a CPU without AVX-512)
+// point rsp at a heap buffer while they run, and the kernel writes a signal's frame below rsp: a signal handled
+// on a thread inside such a kernel corrupts the heap (oneDNN issue #4845, fixed in oneDNN 3.11). A no-op after the
+// first call; without a thread to spare (EAGAIN), signals stay deliverable to every thread as before.
+void route_signals_to_own_thread();
+
 // Installs the handlers. SIGXFSZ is ignored so a write over the file size limit fails with EFBIG (and is
 // reported) instead of killing the process.
 void install_interrupt_handlers();

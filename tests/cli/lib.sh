@@ -45,3 +45,11 @@ waits_for() {
   for ((i = 0; i < limit * 20; i++)); do "$@" && return 0; sleep 0.05; done
   return 1
 }
+
+# True once process PID catches SIGTERM (bit 15 of SigCgt in /proc/PID/status).
+# The process must be vit itself (the forked shell, before exec, catches it too: bash with an EXIT trap).
+handles_term() {
+  local m
+  [[ $(readlink "/proc/$1/exe") == "$VIT" ]] && m=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null) &&
+    (((16#$m >> 14) & 1))
+}

@@ -36,13 +36,6 @@ check_eq "'-' in a list read from a file: stdin is the image (one use)" "$rc:$(j
 check_eq "'-' with stdin closed: refused" "$rc:$(cat "$work/e")" "1:vit: error: stdin is closed, but '-' or --files-from - reads it"
 
 echo "== class 6: signals stop a waiting run within a second"
-# True once process PID catches SIGTERM (bit 15 of SigCgt in /proc/PID/status).
-# The process must be vit itself (the forked shell, before exec, catches it too: bash with an EXIT trap).
-handles_term() {
-  local m
-  [[ $(readlink "/proc/$1/exe") == "$VIT" ]] && m=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null) &&
-    (((16#$m >> 14) & 1))
-}
 # stops_quickly WHAT SIGNAL VIT_ARGS...: runs vit classify in the background (stdin from $STDIN_FROM), sends SIGNAL
 # once it waits, expects it gone within 1.5 s with exit 1.
 stops_quickly() {
