@@ -129,9 +129,20 @@ void layer_norm_row(const float* x, std::int64_t D, const float* g, const float*
 
 }  // namespace
 
+// Both conversions split over the threads in chunks: int8 on AMX converts a whole layer's qkv and context with them.
+constexpr std::int64_t kConvertChunk = 1 << 14;
+
 void to_bf16(const float* x, std::int64_t n, std::uint16_t* y) {
-    if (kAvx512) return to_bf16_avx512(x, n, y);
-    for (std::int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
+    const bool avx512 = kAvx512;
+#pragma omp parallel for if (n > kConvertChunk)
+    for (std::int64_t c = 0; c < n; c += kConvertChunk) {
+        const std::int64_t m = std::min(kConvertChunk, n - c);
+        if (avx512) {
+            to_bf16_avx512(x + c, m, y + c);
+        } else {
+            for (std::int64_t i = c; i < c + m; ++i) y[i] = float_to_bf16(x[i]);
+        }
+    }
 }
 
 void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p, bool keep_f32) {
@@ -159,6 +170,7 @@ void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint
 }
 
 void from_bf16(const std::uint16_t* x, std::int64_t n, float* y) {
+#pragma omp parallel for if (n > kConvertChunk)
     for (std::int64_t i = 0; i < n; ++i) {
         const std::uint32_t u = static_cast<std::uint32_t>(x[i]) << 16;
         std::memcpy(y + i, &u, 4);

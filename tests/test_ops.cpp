@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attention_reference.hpp"
 #include "exp_rows.hpp"
 #include "ops.hpp"
 #include "test_util.hpp"
@@ -78,29 +79,11 @@ TEST_CASE("attention in row blocks (long sequences) equals the whole-matrix path
     }
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     // Naive reference in double: qkv [B, T, 3, H, d].
-    std::vector<double> want_ctx(B * T * D), want_p(B * H * T * T);
     auto at = [&](std::int64_t b, std::int64_t t, int which, std::int64_t h, std::int64_t i) {
         return static_cast<double>(qkv[((b * T + t) * 3 + which) * D + h * d + i]);
     };
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t i = 0; i < T; ++i) {
-                std::vector<double> row(T);
-                double mx = -1e300, sum = 0;
-                for (std::int64_t j = 0; j < T; ++j) {
-                    double dot = 0;
-                    for (std::int64_t k = 0; k < d; ++k) dot += at(b, i, 0, h, k) * at(b, j, 1, h, k);
-                    row[j] = dot * scale;
-                    mx = std::max(mx, row[j]);
-                }
-                for (auto& r : row) sum += (r = std::exp(r - mx));
-                for (std::int64_t j = 0; j < T; ++j) want_p[((b * H + h) * T + i) * T + j] = row[j] / sum;
-                for (std::int64_t k = 0; k < d; ++k) {
-                    double acc = 0;
-                    for (std::int64_t j = 0; j < T; ++j) acc += row[j] / sum * at(b, j, 2, h, k);
-                    want_ctx[(b * T + i) * D + h * d + k] = acc;
-                }
-            }
+    const AttentionReference ref = attention_reference(B, T, H, d, scale, at);
+    const std::vector<double>&want_ctx = ref.ctx, &want_p = ref.probs;
     // blocks of 4 rows (and a tail of 3), of 10 (and a tail of 1), the whole matrix at once
     for (std::int64_t rows : {std::int64_t{4}, std::int64_t{10}, std::int64_t{1000}}) {
         CAPTURE(rows);
