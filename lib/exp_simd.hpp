@@ -46,4 +46,22 @@ __attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
     return _mm512_scalef_ps(p, n);  // p * 2^n
 }
 
+// 2^t: n = round(t), f = t - n in [-1/2, 1/2], 2^f by its Taylor series to degree 6 (relative error below 1.3e-7),
+// times 2^n by scalef (0 below the float range, no clamp needed). With the scale folded into t, a softmax's
+// exponential costs 10 vector operations instead of exp_avx512's 15.
+inline constexpr float kT1 = 0.693147180559945f, kT2 = 0.240226506959101f, kT3 = 5.55041086648216e-2f,
+                       kT4 = 9.61812910762848e-3f, kT5 = 1.33335581464284e-3f, kT6 = 1.54035303933816e-4f;
+
+__attribute__((target("avx512f"))) inline __m512 exp2_avx512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kT6), f, _mm512_set1_ps(kT5));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kT4));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kT3));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kT2));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kT1));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+    return _mm512_scalef_ps(p, n);
+}
+
 }  // namespace vit::simd
