@@ -64,8 +64,8 @@ void pack_k_scalar(const std::uint16_t* k, std::int64_t ld, const Shape& s, std:
     std::memset(out, 0, static_cast<std::size_t>(s.k_elems()) * 2);
     for (std::int64_t t = 0; t < s.T; ++t)
         for (std::int64_t c = 0; c < s.d; ++c)
-            out[t / kRows * nkc * kTileElems + c / kDepth * kTileElems + c % kDepth / 2 * kDepth + t % kRows * 2 + c % 2] =
-                k[t * ld + c];
+            out[t / kRows * nkc * kTileElems + c / kDepth * kTileElems + c % kDepth / 2 * kDepth + t % kRows * 2 +
+                c % 2] = k[t * ld + c];
 }
 
 // The same for an even head dim: 16 x 16 words per tile through registers (rows past T and words past d/2 load as
@@ -295,10 +295,8 @@ __attribute__((target("amx-tile,amx-bf16"))) void context_pair_group(const std::
 void context_pair(const std::uint16_t* P, std::int64_t Tk, const std::uint16_t* vp, std::int64_t dn, float* O) {
     const std::int64_t nb = dn / kRows, next = Tk / kDepth * kTileElems;
     for (std::int64_t g = 0; g < nb; g += 2) {
-        if (nb - g >= 2)
-            context_pair_group<2>(P, Tk, vp + g * next, O + g * kRows, dn);
-        else
-            context_pair_group<1>(P, Tk, vp + g * next, O + g * kRows, dn);
+        if (nb - g >= 2) context_pair_group<2>(P, Tk, vp + g * next, O + g * kRows, dn);
+        else context_pair_group<1>(P, Tk, vp + g * next, O + g * kRows, dn);
     }
 }
 
@@ -350,7 +348,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) float e
     for (std::int64_t j = vec; j < Tk; j += 16) {  // the tail's valid lanes, then zeros up to Tk
         __m512 e = _mm512_setzero_ps();
         if (j == vec && tail) {
-            e = _mm512_maskz_mov_ps(tail, simd::exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + j), c, mc)));
+            e = _mm512_maskz_mov_ps(tail,
+                                    simd::exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + j), c, mc)));
             if (keep) _mm512_mask_storeu_ps(s + j, tail, e);
             sum = _mm512_add_ps(sum, e);
         }
@@ -450,19 +449,16 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
                     ld[i] = s.dk;
                 }
             }
-            if (nb == 2)
-                (nkc == 1 ? scores_pair<1> : scores_pair<2>)(qb[0], ld[0], qb[1], ld[1], kp, s.Tk, S);
-            else
-                scores(nkc, qb[0], ld[0], kp, s.Tk, S);
+            if (nb == 2) (nkc == 1 ? scores_pair<1> : scores_pair<2>)(qb[0], ld[0], qb[1], ld[1], kp, s.Tk, S);
+            else scores(nkc, qb[0], ld[0], kp, s.Tk, S);
             float inv[2 * kRows];
             for (std::int64_t r = 0; r < rows; ++r)
                 inv[r] = exp_row(S + r * s.Tk, T, s.Tk, scale, P + r * s.Tk, probs != nullptr);
-            if (rows < nb * kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
+            if (rows <
+                nb * kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
                 std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((nb * kRows - rows) * s.Tk) * 2);
-            if (nb == 2)
-                context_pair(P, s.Tk, kp + s.k_elems(), s.dn, O);
-            else
-                context(P, s.Tk, kp + s.k_elems(), s.dn, O);
+            if (nb == 2) context_pair(P, s.Tk, kp + s.k_elems(), s.dn, O);
+            else context(P, s.Tk, kp + s.k_elems(), s.dn, O);
             for (std::int64_t r = 0; r < rows; ++r) {
                 scaled_row_bf16(O + r * s.dn, d, inv[r], ctx + (b * T + r0 + r) * D + h * d);
                 if (probs) {
