@@ -1,5 +1,5 @@
-// The AMX attention of attention_amx.hpp: the tile layouts, the packing of K and V, and the kernel of one block of
-// 16 query rows (scores, exponentials, context).
+// The AMX attention of attention_amx.hpp: the packing of K and V into tiles, the exponentials, and the work items of
+// two blocks of 16 query rows (the tile products are in attention_amx_tiles.cpp).
 #include "attention_amx.hpp"
 
 #include <cpuid.h>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_amx_tiles.hpp"
 #include "exp_simd.hpp"
 
 // GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
@@ -26,23 +27,11 @@
 
 namespace vit {
 
+using namespace amx_tiles;
+
 namespace {
 
-// Palette 1, all eight tiles 16 rows x 64 bytes: an A tile is 16 rows x 32 bf16; a B tile 16 pairs of rows x 16
-// columns, the two values of a pair side by side (VNNI layout); a C tile 16 x 16 f32.
-constexpr std::int64_t kRows = 16, kDepth = 32, kTileElems = kRows * kDepth;  // 512 bf16: one A or B tile
-
-struct alignas(64) TileConfig {
-    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
-
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
-
-// GCC's tile intrinsics are asm statements that do not tell the compiler which memory they read: without a barrier
-// the stores that fill a buffer could be moved past the tile load that reads it.
-inline void compiler_barrier() { asm volatile("" ::: "memory"); }
 
 // One head's geometry: keys rounded up to 32 (Tk: the depth of P·V and the columns of a block's scores), the head
 // dim rounded up to 32 (dk: the depth of Q·Kᵀ) and to 16 (dn: the columns of P·V). The padding is zero.
@@ -131,231 +120,48 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_v(const std::uint
     }
 }
 
-__attribute__((target("amx-tile"))) void tiles_configure() {
-    TileConfig cfg;
-    for (int i = 0; i < 8; ++i) {
-        cfg.colsb[i] = 64;
-        cfg.rows[i] = kRows;
-    }
-    compiler_barrier();
-    _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile"))) void tiles_release() { _tile_release(); }
-
-// S [16, Tk] f32 (row stride Tk) = Q [16, NKC * 32] · Kᵀ for one block of queries `q` (row stride ldq): the
-// queries in tiles 0..NKC-1, two key blocks at a time in tiles 4 and 5 accumulating into 6 and 7.
-template <int NKC>
-__attribute__((target("amx-tile,amx-bf16"))) void scores_block(const std::uint16_t* q, std::int64_t ldq,
-                                                               const std::uint16_t* kp, std::int64_t Tk, float* S) {
-    const long qs = static_cast<long>(ldq) * 2, ss = static_cast<long>(Tk) * 4;
-    compiler_barrier();
-    _tile_loadd(0, q, qs);
-    if constexpr (NKC > 1) _tile_loadd(1, q + kDepth, qs);
-    if constexpr (NKC > 2) _tile_loadd(2, q + 2 * kDepth, qs);
-    if constexpr (NKC > 3) _tile_loadd(3, q + 3 * kDepth, qs);
-    for (std::int64_t jb = 0; jb < Tk / kRows; jb += 2) {  // Tk is a multiple of 32: key blocks come in pairs
-        const std::uint16_t* k0 = kp + jb * NKC * kTileElems;
-        const std::uint16_t* k1 = k0 + NKC * kTileElems;
-        _tile_zero(6);
-        _tile_zero(7);
-        _tile_loadd(4, k0, 64);
-        _tile_loadd(5, k1, 64);
-        _tile_dpbf16ps(6, 0, 4);
-        _tile_dpbf16ps(7, 0, 5);
-        if constexpr (NKC > 1) {
-            _tile_loadd(4, k0 + kTileElems, 64);
-            _tile_loadd(5, k1 + kTileElems, 64);
-            _tile_dpbf16ps(6, 1, 4);
-            _tile_dpbf16ps(7, 1, 5);
-        }
-        if constexpr (NKC > 2) {
-            _tile_loadd(4, k0 + 2 * kTileElems, 64);
-            _tile_loadd(5, k1 + 2 * kTileElems, 64);
-            _tile_dpbf16ps(6, 2, 4);
-            _tile_dpbf16ps(7, 2, 5);
-        }
-        if constexpr (NKC > 3) {
-            _tile_loadd(4, k0 + 3 * kTileElems, 64);
-            _tile_loadd(5, k1 + 3 * kTileElems, 64);
-            _tile_dpbf16ps(6, 3, 4);
-            _tile_dpbf16ps(7, 3, 5);
-        }
-        _tile_stored(6, S + jb * kRows, ss);
-        _tile_stored(7, S + (jb + 1) * kRows, ss);
-    }
-}
-
-// O [16, 16 NB] f32 (row stride os floats) = P [16, Tk] bf16 · V for NB consecutive column blocks of V starting at
-// `vp`, accumulated in tiles 4..3+NB; P's depth chunks go through tile 0, V's tiles through 1..3.
-template <int NB>
-__attribute__((target("amx-tile,amx-bf16"))) void context_group(const std::uint16_t* P, std::int64_t Tk,
-                                                                const std::uint16_t* vp, float* O, std::int64_t os) {
-    const std::int64_t nkv = Tk / kDepth, next = nkv * kTileElems;
-    const long ps = static_cast<long>(Tk) * 2, ob = static_cast<long>(os) * 4;
-    compiler_barrier();
-    _tile_zero(4);
-    if constexpr (NB > 1) _tile_zero(5);
-    if constexpr (NB > 2) _tile_zero(6);
-    if constexpr (NB > 3) _tile_zero(7);
-    for (std::int64_t kc = 0; kc < nkv; ++kc) {
-        const std::uint16_t* b = vp + kc * kTileElems;
-        _tile_loadd(0, P + kc * kDepth, ps);
-        _tile_loadd(1, b, 64);
-        _tile_dpbf16ps(4, 0, 1);
-        if constexpr (NB > 1) {
-            _tile_loadd(2, b + next, 64);
-            _tile_dpbf16ps(5, 0, 2);
-        }
-        if constexpr (NB > 2) {
-            _tile_loadd(3, b + 2 * next, 64);
-            _tile_dpbf16ps(6, 0, 3);
-        }
-        if constexpr (NB > 3) {
-            _tile_loadd(1, b + 3 * next, 64);
-            _tile_dpbf16ps(7, 0, 1);
-        }
-    }
-    _tile_stored(4, O, ob);
-    if constexpr (NB > 1) _tile_stored(5, O + kRows, ob);
-    if constexpr (NB > 2) _tile_stored(6, O + 2 * kRows, ob);
-    if constexpr (NB > 3) _tile_stored(7, O + 3 * kRows, ob);
-}
-
-// The same for two blocks of queries at once (S [32, Tk]: q0's rows, then q1's), each key tile loaded once for both:
-// q0 in tiles 0..NKC-1, q1 in 2..1+NKC, the key tiles through 6 and 7 into accumulators 4 (q0) and 5 (q1).
-template <int NKC>
-__attribute__((target("amx-tile,amx-bf16"))) void scores_pair(const std::uint16_t* q0, std::int64_t ld0,
-                                                              const std::uint16_t* q1, std::int64_t ld1,
-                                                              const std::uint16_t* kp, std::int64_t Tk, float* S) {
-    static_assert(NKC == 1 || NKC == 2, "two blocks of queries fill four tiles at most");
-    const long ss = static_cast<long>(Tk) * 4;
-    float* S1 = S + kRows * Tk;
-    compiler_barrier();
-    _tile_loadd(0, q0, static_cast<long>(ld0) * 2);
-    _tile_loadd(2, q1, static_cast<long>(ld1) * 2);
-    if constexpr (NKC > 1) {
-        _tile_loadd(1, q0 + kDepth, static_cast<long>(ld0) * 2);
-        _tile_loadd(3, q1 + kDepth, static_cast<long>(ld1) * 2);
-    }
-    for (std::int64_t jb = 0; jb < Tk / kRows; ++jb) {
-        const std::uint16_t* kb = kp + jb * NKC * kTileElems;
-        _tile_zero(4);
-        _tile_zero(5);
-        _tile_loadd(6, kb, 64);
-        if constexpr (NKC > 1) _tile_loadd(7, kb + kTileElems, 64);
-        _tile_dpbf16ps(4, 0, 6);
-        _tile_dpbf16ps(5, 2, 6);
-        if constexpr (NKC > 1) {
-            _tile_dpbf16ps(4, 1, 7);
-            _tile_dpbf16ps(5, 3, 7);
-        }
-        _tile_stored(4, S + jb * kRows, ss);
-        _tile_stored(5, S1 + jb * kRows, ss);
-    }
-}
-
-// O [32, 16 NB] f32 (row stride os floats) = P [32, Tk] bf16 · V for NB (1 or 2) consecutive column blocks of V: P's
-// two row blocks through tiles 0 and 1, V's tiles through 2 and 3, the accumulators in 4..7 (2 x 2 blocks).
-template <int NB>
-__attribute__((target("amx-tile,amx-bf16"))) void context_pair_group(const std::uint16_t* P, std::int64_t Tk,
-                                                                     const std::uint16_t* vp, float* O,
-                                                                     std::int64_t os) {
-    const std::int64_t nkv = Tk / kDepth, next = nkv * kTileElems;
-    const long ps = static_cast<long>(Tk) * 2, ob = static_cast<long>(os) * 4;
-    compiler_barrier();
-    _tile_zero(4);
-    _tile_zero(6);
-    if constexpr (NB > 1) {
-        _tile_zero(5);
-        _tile_zero(7);
-    }
-    for (std::int64_t kc = 0; kc < nkv; ++kc) {
-        const std::uint16_t* b = vp + kc * kTileElems;
-        _tile_loadd(0, P + kc * kDepth, ps);
-        _tile_loadd(1, P + kRows * Tk + kc * kDepth, ps);
-        _tile_loadd(2, b, 64);
-        if constexpr (NB > 1) _tile_loadd(3, b + next, 64);
-        _tile_dpbf16ps(4, 0, 2);
-        _tile_dpbf16ps(6, 1, 2);
-        if constexpr (NB > 1) {
-            _tile_dpbf16ps(5, 0, 3);
-            _tile_dpbf16ps(7, 1, 3);
-        }
-    }
-    _tile_stored(4, O, ob);
-    _tile_stored(6, O + kRows * os, ob);
-    if constexpr (NB > 1) {
-        _tile_stored(5, O + kRows, ob);
-        _tile_stored(7, O + kRows * os + kRows, ob);
-    }
-}
-
-// O [32, dn] = P [32, Tk] · V over all of V's column blocks, two at a time.
-void context_pair(const std::uint16_t* P, std::int64_t Tk, const std::uint16_t* vp, std::int64_t dn, float* O) {
-    const std::int64_t nb = dn / kRows, next = Tk / kDepth * kTileElems;
-    for (std::int64_t g = 0; g < nb; g += 2) {
-        if (nb - g >= 2) context_pair_group<2>(P, Tk, vp + g * next, O + g * kRows, dn);
-        else context_pair_group<1>(P, Tk, vp + g * next, O + g * kRows, dn);
-    }
-}
-
-void scores(std::int64_t nkc, const std::uint16_t* q, std::int64_t ldq, const std::uint16_t* kp, std::int64_t Tk,
-            float* S) {
-    switch (nkc) {
-        case 1: return scores_block<1>(q, ldq, kp, Tk, S);
-        case 2: return scores_block<2>(q, ldq, kp, Tk, S);
-        case 3: return scores_block<3>(q, ldq, kp, Tk, S);
-        default: return scores_block<4>(q, ldq, kp, Tk, S);
-    }
-}
-
-// O [16, dn] = P · V over all of V's column blocks, four at a time.
-void context(const std::uint16_t* P, std::int64_t Tk, const std::uint16_t* vp, std::int64_t dn, float* O) {
-    const std::int64_t nb = dn / kRows, next = Tk / kDepth * kTileElems;
-    for (std::int64_t g = 0; g < nb; g += 4) {
-        const std::uint16_t* v = vp + g * next;
-        float* o = O + g * kRows;
-        switch (std::min<std::int64_t>(4, nb - g)) {
-            case 1: context_group<1>(P, Tk, v, o, dn); break;
-            case 2: context_group<2>(P, Tk, v, o, dn); break;
-            case 3: context_group<3>(P, Tk, v, o, dn); break;
-            default: context_group<4>(P, Tk, v, o, dn); break;
-        }
-    }
-}
-
-// One row of scores s [T] -> p [Tk] = exp(scale * (s - max s)) in bf16 with zeros past T, and the same in f32 back
-// into s when `keep` (the probabilities are wanted); returns 1 / the sum of the f32 exponentials.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) float exp_row(float* s, std::int64_t T,
+// R consecutive rows of scores s [R, Tk] (T valid columns) -> p [R, Tk] = exp(scale * (s - max s)) per row in
+// bf16 with zeros past T, and the same in f32 back into s when `keep` (the probabilities are wanted); inv[r] = 1 /
+// the sum of row r's f32 exponentials. Four rows at a time hide the latency of each row's reductions.
+template <int R>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void exp_rows(float* s, std::int64_t T,
                                                                                        std::int64_t Tk, float scale,
-                                                                                       std::uint16_t* p, bool keep) {
+                                                                                       std::uint16_t* p, bool keep,
+                                                                                       float* inv) {
     const std::int64_t vec = T / 16 * 16;
     const __mmask16 tail = static_cast<__mmask16>((1u << (T - vec)) - 1u);
-    __m512 m = _mm512_set1_ps(s[0]);
-    for (std::int64_t j = 0; j < vec; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
-    m = _mm512_mask_max_ps(m, tail, m, _mm512_maskz_loadu_ps(tail, s + vec));
+    __m512 m[R], mc[R], sum[R];
+    for (int r = 0; r < R; ++r) m[r] = _mm512_set1_ps(s[r * Tk]);
+    for (std::int64_t j = 0; j < vec; j += 16)
+        for (int r = 0; r < R; ++r) m[r] = _mm512_max_ps(m[r], _mm512_loadu_ps(s + r * Tk + j));
     // exp(scale (x - max)) = 2^(x c - max c) with c = scale log2(e): one FMA per vector before exp2
     const __m512 c = _mm512_set1_ps(scale * simd::kLog2e);
-    const __m512 mc = _mm512_mul_ps(_mm512_set1_ps(_mm512_reduce_max_ps(m)), c);
-    __m512 sum = _mm512_setzero_ps();
-    for (std::int64_t j = 0; j < vec; j += 16) {
-        const __m512 e = simd::exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), c, mc));
-        if (keep) _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+    for (int r = 0; r < R; ++r) {
+        m[r] = _mm512_mask_max_ps(m[r], tail, m[r], _mm512_maskz_loadu_ps(tail, s + r * Tk + vec));
+        mc[r] = _mm512_mul_ps(_mm512_set1_ps(_mm512_reduce_max_ps(m[r])), c);
+        sum[r] = _mm512_setzero_ps();
     }
-    for (std::int64_t j = vec; j < Tk; j += 16) {  // the tail's valid lanes, then zeros up to Tk
-        __m512 e = _mm512_setzero_ps();
-        if (j == vec && tail) {
-            e = _mm512_maskz_mov_ps(tail,
-                                    simd::exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + j), c, mc)));
-            if (keep) _mm512_mask_storeu_ps(s + j, tail, e);
-            sum = _mm512_add_ps(sum, e);
+    for (std::int64_t j = 0; j < vec; j += 16)
+        for (int r = 0; r < R; ++r) {
+            const __m512 e = simd::exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + r * Tk + j), c, mc[r]));
+            if (keep) _mm512_storeu_ps(s + r * Tk + j, e);
+            sum[r] = _mm512_add_ps(sum[r], e);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + r * Tk + j),
+                                reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
         }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
-    }
-    return 1.f / _mm512_reduce_add_ps(sum);
+    for (std::int64_t j = vec; j < Tk; j += 16)  // the tail's valid lanes, then zeros up to Tk
+        for (int r = 0; r < R; ++r) {
+            __m512 e = _mm512_setzero_ps();
+            if (j == vec && tail) {
+                e = _mm512_maskz_mov_ps(
+                    tail, simd::exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + r * Tk + j), c, mc[r])));
+                if (keep) _mm512_mask_storeu_ps(s + r * Tk + j, tail, e);
+                sum[r] = _mm512_add_ps(sum[r], e);
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + r * Tk + j),
+                                reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+        }
+    for (int r = 0; r < R; ++r) inv[r] = 1.f / _mm512_reduce_add_ps(sum[r]);
 }
 
 // ctx row [d] bf16 = o [d] * f.
@@ -449,11 +255,14 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
                     ld[i] = s.dk;
                 }
             }
-            if (nb == 2) (nkc == 1 ? scores_pair<1> : scores_pair<2>)(qb[0], ld[0], qb[1], ld[1], kp, s.Tk, S);
+            if (nb == 2) scores_pair(nkc, qb[0], ld[0], qb[1], ld[1], kp, s.Tk, S);
             else scores(nkc, qb[0], ld[0], kp, s.Tk, S);
             float inv[2 * kRows];
-            for (std::int64_t r = 0; r < rows; ++r)
-                inv[r] = exp_row(S + r * s.Tk, T, s.Tk, scale, P + r * s.Tk, probs != nullptr);
+            std::int64_t er = 0;
+            for (; er + 4 <= rows; er += 4)
+                exp_rows<4>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
+            for (; er < rows; ++er)
+                exp_rows<1>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
             if (rows <
                 nb * kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
                 std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((nb * kRows - rows) * s.Tk) * 2);
