@@ -134,7 +134,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void ex
     for (int r = 0; r < R; ++r) m[r] = _mm512_set1_ps(s[r * Tk]);
     for (std::int64_t j = 0; j < vec; j += 16)
         for (int r = 0; r < R; ++r) m[r] = _mm512_max_ps(m[r], _mm512_loadu_ps(s + r * Tk + j));
-    // exp(scale (x - max)) = 2^(x c - max c) with c = scale log2(e): one FMA per vector before exp2
+    // exp(scale (x - max)) = 2^(x c - max c) with c = scale log2(e): one FMA per vector before exp2 (4% faster than
+    // (x - max) c; the rounding of max c adds |max c| 6e-8 to the relative error, far below the bf16 rounding of p)
     const __m512 c = _mm512_set1_ps(scale * simd::kLog2e);
     for (int r = 0; r < R; ++r) {
         m[r] = _mm512_mask_max_ps(m[r], tail, m[r], _mm512_maskz_loadu_ps(tail, s + r * Tk + vec));
