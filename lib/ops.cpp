@@ -75,6 +75,17 @@ std::string cpu_isa_name() {
     }
 }
 
+// oneDNN 2.6's s8 matmul kernels multiply with vpmaddubsw below AVX-512 VNNI (its AVX2-VNNI builds of them are not
+// certain to avoid it either).
+bool int8_weights_7bit() {
+    switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::avx512_core_vnni:
+        case dnnl::cpu_isa::avx512_core_bf16:
+        case dnnl::cpu_isa::avx512_core_amx: return false;
+        default: return true;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------- Linear
 
 namespace {
@@ -124,7 +135,7 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     // transposed "ba" (PyTorch's [N, K]) 178-208. The blocked layouts of the AVX-512 brgemm kernels stay "any".
     const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
     const memory::desc src_md({64, K}, src_type(), tag::ab);
-    const memory::desc w_md({K, N}, weights_type(), avx512 || precision_ != Precision::F32 ? tag::any : tag::ba);
+    const memory::desc w_md({K, N}, weights_type(), avx512 || precision_ == Precision::BF16 ? tag::any : tag::ba);
     const memory::desc dst_md({64, N}, precision_ == Precision::INT8 ? dt::s32 : dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;
     try {
@@ -137,13 +148,18 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     }
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
-        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127].
+        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127], or
+        // [-63, 63] without VNNI: there oneDNN's s8 kernels multiply with vpmaddubsw, which adds pairs of u8 x s8
+        // products in saturating 16 bits (the s8 source shifted to u8 by 128): 2 x 255 x 127 overflows, 2 x 255 x
+        // 63 does not (the same 7-bit weights as oneDNN's own int8 convolutions there). Seen on ONEDNN_MAX_CPU_ISA=
+        // AVX2: errors of 18% of the output range instead of 1%.
+        const int qmax = int8_weights_7bit() ? 63 : 127;
         wscale_.resize(N);
         std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);
         for (int n = 0; n < N; ++n) {
             float mx = 0;
             for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w_nk[static_cast<std::size_t>(n) * K + k]));
-            const float sc = mx > 0 ? mx / 127.f : 1.f;
+            const float sc = mx > 0 ? mx / static_cast<float>(qmax) : 1.f;
             wscale_[n] = sc;
             for (int k = 0; k < K; ++k)
                 q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
