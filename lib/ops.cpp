@@ -124,7 +124,7 @@ Int8Scratch& int8_scratch() {
 }  // namespace
 
 Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
-    : K_(K), N_(N), ep_(ep), precision_(p) {
+    : K_(K), N_(N), ep_(ep), precision_(p), u8_src_(p == Precision::INT8 && int8_weights_7bit()) {
     auto& rt = Runtime::get();
     bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
@@ -164,6 +164,11 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
             for (int k = 0; k < K; ++k)
                 q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
                     std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+        }
+        if (u8_src_) {
+            acc_offset_.assign(static_cast<std::size_t>(N), 0);
+            for (int n = 0; n < N; ++n)
+                for (int k = 0; k < K; ++k) acc_offset_[n] -= 128 * q[static_cast<std::size_t>(n) * K + k];
         }
         memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
         dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
@@ -224,7 +229,7 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         const float* xscale = nullptr;
         const std::int32_t* acc = quantized_matmul(x, M, &xscale);
         int8::dequantize_rows(acc, M, N_, xscale, wscale_.data(), bias, int8_activation(ep_), ep_ == Epilogue::Residual,
-                              y);
+                              y, simd_level(), offset());
         return;
     }
     memory dst(p.dst_md, rt.engine, y);
@@ -266,7 +271,7 @@ const std::int32_t* Linear::quantized_matmul(const float* x, std::int64_t M, con
     s.xq.resize(static_cast<std::size_t>(M) * K_);
     s.xscale.resize(static_cast<std::size_t>(M));
     s.acc.resize(static_cast<std::size_t>(M) * N_);
-    int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
+    int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data(), simd_level(), u8_src_);
     int8_matmul(s.xq.data(), M, s.acc.data());
     *xscale = s.xscale.data();
     return s.acc.data();
@@ -283,9 +288,10 @@ void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
     y.K = N_;
     y.q.resize(static_cast<std::size_t>(M) * N_);
     y.scale.resize(static_cast<std::size_t>(M));
+    // the next layer's source: u8 where this one's is (u8_src_ is the same for every layer: the CPU's)
     int8::dequantize_requantize_rows(acc, M, N_, xscale, wscale_.data(),
                                      static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
-                                     y.q.data(), y.scale.data());
+                                     y.q.data(), y.scale.data(), simd_level(), offset(), u8_src_);
 }
 
 void Linear::forward(const QuantizedRows& x, float* y) const {
@@ -299,7 +305,7 @@ void Linear::forward(const QuantizedRows& x, float* y) const {
     int8_matmul(x.q.data(), x.M, s.acc.data());
     int8::dequantize_rows(s.acc.data(), x.M, N_, x.scale.data(), wscale_.data(),
                           static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
-                          ep_ == Epilogue::Residual, y);
+                          ep_ == Epilogue::Residual, y, simd_level(), offset());
 }
 
 // ------------------------------------------------------------------------------------------------- LayerNorm
