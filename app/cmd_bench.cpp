@@ -109,6 +109,8 @@ int run_bench(const BenchOptions& o) {
                         {"gflops_per_image", model->gflops_per_image()},
                         {"achieved_gflops", gflops},
                         {"peak_rss_mb", peak_rss_mb()}};
+    const bool weights_7bit = model->precision() == Precision::INT8 && int8_weights_7bit();
+    if (model->precision() == Precision::INT8) j["int8_weight_bits"] = weights_7bit ? 7 : 8;
     const double n = o.iterations;
     double linear_ms = 0, ops_ms = 0;
     if (o.ops) {
@@ -131,8 +133,8 @@ int run_bench(const BenchOptions& o) {
         return kOk;
     }
     std::printf("model            %s\n", j["model"].get<std::string>().c_str());
-    std::printf("precision        %s, %d threads, batch %lld\n", j["precision"].get<std::string>().c_str(),
-                num_threads(), static_cast<long long>(B));
+    std::printf("precision        %s%s, %d threads, batch %lld\n", j["precision"].get<std::string>().c_str(),
+                weights_7bit ? " (7-bit weights: no AVX-512 VNNI)" : "", num_threads(), static_cast<long long>(B));
     std::printf("load             %.1f ms\n", load_ms);
     std::printf("first inference  %.1f ms\n", first_ms);
     std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99,

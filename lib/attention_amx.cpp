@@ -1,5 +1,5 @@
-// The AMX attention of attention_amx.hpp: the tile layouts, the packing of K and V, and the kernel of one block of
-// 16 query rows (scores, exponentials, context).
+// The AMX attention of attention_amx.hpp: the packing of K and V into tiles, the exponentials, and the work items of
+// two blocks of 16 query rows (the tile products are in attention_amx_tiles.cpp).
 #include "attention_amx.hpp"
 
 #include <cpuid.h>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_amx_tiles.hpp"
 #include "exp_simd.hpp"
 
 // GCC 12 reports the _mm512_undefined_*() operand inside its own AVX-512 intrinsics as uninitialised (GCC bug
@@ -26,23 +27,11 @@
 
 namespace vit {
 
+using namespace amx_tiles;
+
 namespace {
 
-// Palette 1, all eight tiles 16 rows x 64 bytes: an A tile is 16 rows x 32 bf16; a B tile 16 pairs of rows x 16
-// columns, the two values of a pair side by side (VNNI layout); a C tile 16 x 16 f32.
-constexpr std::int64_t kRows = 16, kDepth = 32, kTileElems = kRows * kDepth;  // 512 bf16: one A or B tile
-
-struct alignas(64) TileConfig {
-    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
-
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
-
-// GCC's tile intrinsics are asm statements that do not tell the compiler which memory they read: without a barrier
-// the stores that fill a buffer could be moved past the tile load that reads it.
-inline void compiler_barrier() { asm volatile("" ::: "memory"); }
 
 // One head's geometry: keys rounded up to 32 (Tk: the depth of P·V and the columns of a block's scores), the head
 // dim rounded up to 32 (dk: the depth of Q·Kᵀ) and to 16 (dn: the columns of P·V). The padding is zero.
@@ -59,20 +48,50 @@ Shape shape_of(std::int64_t T, std::int64_t d) {
 // Kᵀ as B tiles: tile (key block jb of 16, depth chunk kc of 32), at jb * dk/32 + kc, holds at [k2][j][e] the value
 // K[16 jb + j][32 kc + 2 k2 + e]: with pairs of bf16 as one 32-bit word, the transpose of a 16 x 16 block of words.
 // `k`: the head's keys, row stride ld.
-void pack_k(const std::uint16_t* k, std::int64_t ld, const Shape& s, std::uint16_t* out) {
+void pack_k_scalar(const std::uint16_t* k, std::int64_t ld, const Shape& s, std::uint16_t* out) {
     const std::int64_t nkc = s.dk / kDepth;
-    // zeros where no key is written: the key blocks from the one T falls in (and everything if d is padded)
-    const std::int64_t from = s.dk == s.d ? s.T / kRows * nkc * kTileElems : 0;
-    std::memset(out + from, 0, static_cast<std::size_t>(s.k_elems() - from) * 2);
-    for (std::int64_t t = 0; t < s.T; ++t) {
-        const std::uint16_t* row = k + t * ld;
-        std::uint16_t* o = out + t / kRows * nkc * kTileElems + t % kRows * 2;
-        if (s.d % 2 == 0) {
-            for (std::int64_t c2 = 0; c2 < s.d / 2; ++c2)  // word c2 of the row -> tile c2/16, row c2%16, column t%16
-                std::memcpy(o + c2 / kRows * kTileElems + c2 % kRows * kDepth, row + 2 * c2, 4);
-        } else {
-            for (std::int64_t c = 0; c < s.d; ++c)
-                o[c / kDepth * kTileElems + c % kDepth / 2 * kDepth + c % 2] = row[c];
+    std::memset(out, 0, static_cast<std::size_t>(s.k_elems()) * 2);
+    for (std::int64_t t = 0; t < s.T; ++t)
+        for (std::int64_t c = 0; c < s.d; ++c)
+            out[t / kRows * nkc * kTileElems + c / kDepth * kTileElems + c % kDepth / 2 * kDepth + t % kRows * 2 +
+                c % 2] = k[t * ld + c];
+}
+
+// The same for an even head dim: 16 x 16 words per tile through registers (rows past T and words past d/2 load as
+// zeros, so every tile is written whole).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_k(const std::uint16_t* k, std::int64_t ld,
+                                                                 const Shape& s, std::uint16_t* out) {
+    if (s.d % 2) return pack_k_scalar(k, ld, s, out);
+    const std::int64_t nkc = s.dk / kDepth, words = s.d / 2;
+    for (std::int64_t jb = 0; jb < s.Tk / kRows; ++jb) {
+        const std::int64_t keys = std::clamp<std::int64_t>(s.T - jb * kRows, 0, kRows);
+        for (std::int64_t kc = 0; kc < nkc; ++kc) {
+            const std::int64_t w = std::min<std::int64_t>(kRows, words - kc * kRows);  // words of this chunk
+            const __mmask16 m = static_cast<__mmask16>((1u << w) - 1u);
+            __m512i r[16], t[16];
+            for (int j = 0; j < 16; ++j)
+                r[j] = j < keys ? _mm512_maskz_loadu_epi32(m, k + (jb * kRows + j) * ld + kc * kDepth)
+                                : _mm512_setzero_si512();
+            for (int j = 0; j < 16; j += 2) {
+                t[j] = _mm512_unpacklo_epi32(r[j], r[j + 1]);
+                t[j + 1] = _mm512_unpackhi_epi32(r[j], r[j + 1]);
+            }
+            for (int j = 0; j < 16; j += 4) {
+                r[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
+                r[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
+                r[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
+                r[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
+            }
+            for (int h = 0; h < 16; h += 8)
+                for (int j = 0; j < 4; ++j) {
+                    t[h + j] = _mm512_shuffle_i32x4(r[h + j], r[h + j + 4], 0x88);
+                    t[h + j + 4] = _mm512_shuffle_i32x4(r[h + j], r[h + j + 4], 0xdd);
+                }
+            std::uint16_t* o = out + (jb * nkc + kc) * kTileElems;
+            for (int j = 0; j < 8; ++j) {
+                _mm512_store_si512(o + j * kDepth, _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88));
+                _mm512_store_si512(o + (j + 8) * kDepth, _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd));
+            }
         }
     }
 }
@@ -101,151 +120,49 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_v(const std::uint
     }
 }
 
-__attribute__((target("amx-tile"))) void tiles_configure() {
-    TileConfig cfg;
-    for (int i = 0; i < 8; ++i) {
-        cfg.colsb[i] = 64;
-        cfg.rows[i] = kRows;
-    }
-    compiler_barrier();
-    _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile"))) void tiles_release() { _tile_release(); }
-
-// S [16, Tk] f32 (row stride Tk) = Q [16, NKC * 32] · Kᵀ for one block of queries `q` (row stride ldq): the
-// queries in tiles 0..NKC-1, two key blocks at a time in tiles 4 and 5 accumulating into 6 and 7.
-template <int NKC>
-__attribute__((target("amx-tile,amx-bf16"))) void scores_block(const std::uint16_t* q, std::int64_t ldq,
-                                                               const std::uint16_t* kp, std::int64_t Tk, float* S) {
-    const long qs = static_cast<long>(ldq) * 2, ss = static_cast<long>(Tk) * 4;
-    compiler_barrier();
-    _tile_loadd(0, q, qs);
-    if constexpr (NKC > 1) _tile_loadd(1, q + kDepth, qs);
-    if constexpr (NKC > 2) _tile_loadd(2, q + 2 * kDepth, qs);
-    if constexpr (NKC > 3) _tile_loadd(3, q + 3 * kDepth, qs);
-    for (std::int64_t jb = 0; jb < Tk / kRows; jb += 2) {  // Tk is a multiple of 32: key blocks come in pairs
-        const std::uint16_t* k0 = kp + jb * NKC * kTileElems;
-        const std::uint16_t* k1 = k0 + NKC * kTileElems;
-        _tile_zero(6);
-        _tile_zero(7);
-        _tile_loadd(4, k0, 64);
-        _tile_loadd(5, k1, 64);
-        _tile_dpbf16ps(6, 0, 4);
-        _tile_dpbf16ps(7, 0, 5);
-        if constexpr (NKC > 1) {
-            _tile_loadd(4, k0 + kTileElems, 64);
-            _tile_loadd(5, k1 + kTileElems, 64);
-            _tile_dpbf16ps(6, 1, 4);
-            _tile_dpbf16ps(7, 1, 5);
-        }
-        if constexpr (NKC > 2) {
-            _tile_loadd(4, k0 + 2 * kTileElems, 64);
-            _tile_loadd(5, k1 + 2 * kTileElems, 64);
-            _tile_dpbf16ps(6, 2, 4);
-            _tile_dpbf16ps(7, 2, 5);
-        }
-        if constexpr (NKC > 3) {
-            _tile_loadd(4, k0 + 3 * kTileElems, 64);
-            _tile_loadd(5, k1 + 3 * kTileElems, 64);
-            _tile_dpbf16ps(6, 3, 4);
-            _tile_dpbf16ps(7, 3, 5);
-        }
-        _tile_stored(6, S + jb * kRows, ss);
-        _tile_stored(7, S + (jb + 1) * kRows, ss);
-    }
-}
-
-// O [16, 16 NB] f32 (row stride os floats) = P [16, Tk] bf16 · V for NB consecutive column blocks of V starting at
-// `vp`, accumulated in tiles 4..3+NB; P's depth chunks go through tile 0, V's tiles through 1..3.
-template <int NB>
-__attribute__((target("amx-tile,amx-bf16"))) void context_group(const std::uint16_t* P, std::int64_t Tk,
-                                                                const std::uint16_t* vp, float* O, std::int64_t os) {
-    const std::int64_t nkv = Tk / kDepth, next = nkv * kTileElems;
-    const long ps = static_cast<long>(Tk) * 2, ob = static_cast<long>(os) * 4;
-    compiler_barrier();
-    _tile_zero(4);
-    if constexpr (NB > 1) _tile_zero(5);
-    if constexpr (NB > 2) _tile_zero(6);
-    if constexpr (NB > 3) _tile_zero(7);
-    for (std::int64_t kc = 0; kc < nkv; ++kc) {
-        const std::uint16_t* b = vp + kc * kTileElems;
-        _tile_loadd(0, P + kc * kDepth, ps);
-        _tile_loadd(1, b, 64);
-        _tile_dpbf16ps(4, 0, 1);
-        if constexpr (NB > 1) {
-            _tile_loadd(2, b + next, 64);
-            _tile_dpbf16ps(5, 0, 2);
-        }
-        if constexpr (NB > 2) {
-            _tile_loadd(3, b + 2 * next, 64);
-            _tile_dpbf16ps(6, 0, 3);
-        }
-        if constexpr (NB > 3) {
-            _tile_loadd(1, b + 3 * next, 64);
-            _tile_dpbf16ps(7, 0, 1);
-        }
-    }
-    _tile_stored(4, O, ob);
-    if constexpr (NB > 1) _tile_stored(5, O + kRows, ob);
-    if constexpr (NB > 2) _tile_stored(6, O + 2 * kRows, ob);
-    if constexpr (NB > 3) _tile_stored(7, O + 3 * kRows, ob);
-}
-
-void scores(std::int64_t nkc, const std::uint16_t* q, std::int64_t ldq, const std::uint16_t* kp, std::int64_t Tk,
-            float* S) {
-    switch (nkc) {
-        case 1: return scores_block<1>(q, ldq, kp, Tk, S);
-        case 2: return scores_block<2>(q, ldq, kp, Tk, S);
-        case 3: return scores_block<3>(q, ldq, kp, Tk, S);
-        default: return scores_block<4>(q, ldq, kp, Tk, S);
-    }
-}
-
-// O [16, dn] = P · V over all of V's column blocks, four at a time.
-void context(const std::uint16_t* P, std::int64_t Tk, const std::uint16_t* vp, std::int64_t dn, float* O) {
-    const std::int64_t nb = dn / kRows, next = Tk / kDepth * kTileElems;
-    for (std::int64_t g = 0; g < nb; g += 4) {
-        const std::uint16_t* v = vp + g * next;
-        float* o = O + g * kRows;
-        switch (std::min<std::int64_t>(4, nb - g)) {
-            case 1: context_group<1>(P, Tk, v, o, dn); break;
-            case 2: context_group<2>(P, Tk, v, o, dn); break;
-            case 3: context_group<3>(P, Tk, v, o, dn); break;
-            default: context_group<4>(P, Tk, v, o, dn); break;
-        }
-    }
-}
-
-// One row of scores s [T] -> s = exp(scale * (s - max s)) in f32 and p [Tk] = the same in bf16 with zeros past T;
-// returns 1 / the sum of the f32 exponentials.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) float exp_row(float* s, std::int64_t T,
+// R consecutive rows of scores s [R, Tk] (T valid columns) -> p [R, Tk] = exp(scale * (s - max s)) per row in
+// bf16 with zeros past T, and the same in f32 back into s when `keep` (the probabilities are wanted); inv[r] = 1 /
+// the sum of row r's f32 exponentials. Four rows at a time hide the latency of each row's reductions.
+template <int R>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void exp_rows(float* s, std::int64_t T,
                                                                                        std::int64_t Tk, float scale,
-                                                                                       std::uint16_t* p) {
+                                                                                       std::uint16_t* p, bool keep,
+                                                                                       float* inv) {
     const std::int64_t vec = T / 16 * 16;
     const __mmask16 tail = static_cast<__mmask16>((1u << (T - vec)) - 1u);
-    __m512 m = _mm512_set1_ps(s[0]);
-    for (std::int64_t j = 0; j < vec; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
-    m = _mm512_mask_max_ps(m, tail, m, _mm512_maskz_loadu_ps(tail, s + vec));
-    const __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(m)), sc = _mm512_set1_ps(scale);
-    __m512 sum = _mm512_setzero_ps();
-    for (std::int64_t j = 0; j < vec; j += 16) {
-        const __m512 e = simd::exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), mv), sc));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+    __m512 m[R], mc[R], sum[R];
+    for (int r = 0; r < R; ++r) m[r] = _mm512_set1_ps(s[r * Tk]);
+    for (std::int64_t j = 0; j < vec; j += 16)
+        for (int r = 0; r < R; ++r) m[r] = _mm512_max_ps(m[r], _mm512_loadu_ps(s + r * Tk + j));
+    // exp(scale (x - max)) = 2^(x c - max c) with c = scale log2(e): one FMA per vector before exp2 (4% faster than
+    // (x - max) c; the rounding of max c adds |max c| 6e-8 to the relative error, far below the bf16 rounding of p)
+    const __m512 c = _mm512_set1_ps(scale * simd::kLog2e);
+    for (int r = 0; r < R; ++r) {
+        m[r] = _mm512_mask_max_ps(m[r], tail, m[r], _mm512_maskz_loadu_ps(tail, s + r * Tk + vec));
+        mc[r] = _mm512_mul_ps(_mm512_set1_ps(_mm512_reduce_max_ps(m[r])), c);
+        sum[r] = _mm512_setzero_ps();
     }
-    for (std::int64_t j = vec; j < Tk; j += 16) {  // the tail's valid lanes, then zeros up to Tk
-        __m512 e = _mm512_setzero_ps();
-        if (j == vec && tail) {
-            e = _mm512_maskz_mov_ps(
-                tail, simd::exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), mv), sc)));
-            _mm512_mask_storeu_ps(s + j, tail, e);
-            sum = _mm512_add_ps(sum, e);
+    for (std::int64_t j = 0; j < vec; j += 16)
+        for (int r = 0; r < R; ++r) {
+            const __m512 e = simd::exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + r * Tk + j), c, mc[r]));
+            if (keep) _mm512_storeu_ps(s + r * Tk + j, e);
+            sum[r] = _mm512_add_ps(sum[r], e);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + r * Tk + j),
+                                reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
         }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
-    }
-    return 1.f / _mm512_reduce_add_ps(sum);
+    for (std::int64_t j = vec; j < Tk; j += 16)  // the tail's valid lanes, then zeros up to Tk
+        for (int r = 0; r < R; ++r) {
+            __m512 e = _mm512_setzero_ps();
+            if (j == vec && tail) {
+                e = _mm512_maskz_mov_ps(
+                    tail, simd::exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + r * Tk + j), c, mc[r])));
+                if (keep) _mm512_mask_storeu_ps(s + r * Tk + j, tail, e);
+                sum[r] = _mm512_add_ps(sum[r], e);
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + r * Tk + j),
+                                reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+        }
+    for (int r = 0; r < R; ++r) inv[r] = 1.f / _mm512_reduce_add_ps(sum[r]);
 }
 
 // ctx row [d] bf16 = o [d] * f.
@@ -287,10 +204,14 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
     const Shape s = shape_of(T, d);
     const std::int64_t D = H * d, heads = B * H, blocks = (T + kRows - 1) / kRows, nkc = s.dk / kDepth;
     const std::int64_t head_elems = s.k_elems() + s.v_elems();  // both multiples of 512: tiles stay 1 KB aligned
-    // a thread's block buffers: queries [16, dk] bf16, scores [16, Tk] f32, exponentials [16, Tk] bf16, context
-    // [16, dn] f32
-    const std::int64_t q_bytes = kRows * s.dk * 2, s_bytes = kRows * s.Tk * 4, p_bytes = kRows * s.Tk * 2;
-    const std::int64_t thread_bytes = round_up(q_bytes + s_bytes + p_bytes + kRows * s.dn * 4, 64);
+    // An item is two blocks of 16 queries where the queries of both fit the tiles (each K and V tile then serves 32
+    // queries: a head's packed K and V, 56 KB at ViT-B's 197 x 64, stream from L2), else one; a head's last item
+    // may have one block.
+    const std::int64_t per = nkc <= 2 ? 2 : 1, items_per_head = (blocks + per - 1) / per, rows_max = per * kRows;
+    // a thread's item buffers: queries [rows_max, dk] bf16, scores [rows_max, Tk] f32, exponentials [rows_max, Tk]
+    // bf16, context [rows_max, dn] f32
+    const std::int64_t q_bytes = rows_max * s.dk * 2, s_bytes = rows_max * s.Tk * 4, p_bytes = rows_max * s.Tk * 2;
+    const std::int64_t thread_bytes = round_up(q_bytes + s_bytes + p_bytes + rows_max * s.dn * 4, 64);
     const int threads = omp_get_max_threads();
     thread_local std::vector<unsigned char> buf;
     buf.resize(static_cast<std::size_t>(heads * head_elems * 2 + threads * thread_bytes + 64));
@@ -311,26 +232,43 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
             pack_k(head + D, 3 * D, s, kp);
             pack_v(head + 2 * D, 3 * D, s, kp + s.k_elems());
         }
-        // items of 16 query rows; static: each thread's items are consecutive, mostly of the same heads
+        // static: each thread's items are consecutive, mostly of the same heads
 #pragma omp for schedule(static)
-        for (std::int64_t item = 0; item < heads * blocks; ++item) {
-            const std::int64_t bh = item / blocks, b = bh / H, h = bh % H, r0 = item % blocks * kRows;
-            const std::int64_t rows = std::min(kRows, T - r0);
+        for (std::int64_t item = 0; item < heads * items_per_head; ++item) {
+            const std::int64_t bh = item / items_per_head, b = bh / H, h = bh % H;
+            const std::int64_t r0 = item % items_per_head * rows_max, rows = std::min(rows_max, T - r0);
+            const std::int64_t nb = (rows + kRows - 1) / kRows;
             const std::uint16_t* kp = packed + bh * head_elems;
-            const std::uint16_t* q0 = qkv + (b * T + r0) * 3 * D + h * d;
-            if (rows == kRows && s.dk == d) {  // the tile loads read the queries where they are in qkv
-                scores(nkc, q0, 3 * D, kp, s.Tk, S);
-            } else {  // a copy padded with zeros
-                std::memset(q, 0, static_cast<std::size_t>(q_bytes));
-                for (std::int64_t r = 0; r < rows; ++r)
-                    std::memcpy(q + r * s.dk, q0 + r * 3 * D, static_cast<std::size_t>(d) * 2);
-                scores(nkc, q, s.dk, kp, s.Tk, S);
+            const std::uint16_t* qb[2] = {};
+            std::int64_t ld[2] = {};
+            for (std::int64_t i = 0; i < nb; ++i) {
+                const std::uint16_t* src = qkv + (b * T + r0 + i * kRows) * 3 * D + h * d;
+                const std::int64_t n = std::min(kRows, rows - i * kRows);
+                if (n == kRows && s.dk == d) {  // the tile loads read the queries where they are in qkv
+                    qb[i] = src;
+                    ld[i] = 3 * D;
+                } else {  // a copy padded with zeros
+                    std::uint16_t* dst = q + i * kRows * s.dk;
+                    std::memset(dst, 0, static_cast<std::size_t>(kRows * s.dk) * 2);
+                    for (std::int64_t r = 0; r < n; ++r)
+                        std::memcpy(dst + r * s.dk, src + r * 3 * D, static_cast<std::size_t>(d) * 2);
+                    qb[i] = dst;
+                    ld[i] = s.dk;
+                }
             }
-            float inv[kRows];
-            for (std::int64_t r = 0; r < rows; ++r) inv[r] = exp_row(S + r * s.Tk, T, s.Tk, scale, P + r * s.Tk);
-            if (rows < kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
-                std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((kRows - rows) * s.Tk) * 2);
-            context(P, s.Tk, kp + s.k_elems(), s.dn, O);
+            if (nb == 2) scores_pair(nkc, qb[0], ld[0], qb[1], ld[1], kp, s.Tk, S);
+            else scores(nkc, qb[0], ld[0], kp, s.Tk, S);
+            float inv[2 * kRows];
+            std::int64_t er = 0;
+            for (; er + 4 <= rows; er += 4)
+                exp_rows<4>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
+            for (; er < rows; ++er)
+                exp_rows<1>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
+            if (rows <
+                nb * kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
+                std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((nb * kRows - rows) * s.Tk) * 2);
+            if (nb == 2) context_pair(P, s.Tk, kp + s.k_elems(), s.dn, O);
+            else context(P, s.Tk, kp + s.k_elems(), s.dn, O);
             for (std::int64_t r = 0; r < rows; ++r) {
                 scaled_row_bf16(O + r * s.dn, d, inv[r], ctx + (b * T + r0 + r) * D + h * d);
                 if (probs) {

@@ -46,4 +46,21 @@ __attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
     return _mm512_scalef_ps(p, n);  // p * 2^n
 }
 
+// 2^t: n = round(t), f = t - n in [-1/2, 1/2], 2^f by the degree-5 Chebyshev interpolant (relative error 2.5e-7
+// evaluated in f32), times 2^n by scalef (0 below the float range, no clamp needed). With the scale folded into t, a
+// softmax's exponential costs 9 vector operations instead of exp_avx512's 15.
+inline constexpr float kC0 = 1.00000012f, kC1 = 0.693147182f, kC2 = 0.240221068f, kC3 = 5.55035695e-2f,
+                       kC4 = 9.67603177e-3f, kC5 = 1.33908633e-3f;
+
+__attribute__((target("avx512f"))) inline __m512 exp2_avx512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kC5), f, _mm512_set1_ps(kC4));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kC3));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kC2));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kC1));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kC0));
+    return _mm512_scalef_ps(p, n);
+}
+
 }  // namespace vit::simd

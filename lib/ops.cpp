@@ -75,6 +75,17 @@ std::string cpu_isa_name() {
     }
 }
 
+// oneDNN 2.6's s8 matmul kernels multiply with vpmaddubsw below AVX-512 VNNI (its AVX2-VNNI builds of them are not
+// certain to avoid it either).
+bool int8_weights_7bit() {
+    switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::avx512_core_vnni:
+        case dnnl::cpu_isa::avx512_core_bf16:
+        case dnnl::cpu_isa::avx512_core_amx: return false;
+        default: return true;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------- Linear
 
 namespace {
@@ -133,7 +144,7 @@ Int8Scratch& int8_scratch() {
 }  // namespace
 
 Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, Precision p)
-    : K_(K), N_(N), ep_(ep), precision_(p) {
+    : K_(K), N_(N), ep_(ep), precision_(p), u8_src_(p == Precision::INT8 && int8_weights_7bit()) {
     auto& rt = Runtime::get();
     bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
@@ -148,7 +159,7 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     // transposed "ba" (PyTorch's [N, K]) 178-208. The blocked layouts of the AVX-512 brgemm kernels stay "any".
     const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
     const memory::desc src_md({64, K}, src_type(), tag::ab);
-    const memory::desc w_md({K, N}, weights_type(), avx512 || precision_ != Precision::F32 ? tag::any : tag::ba);
+    const memory::desc w_md({K, N}, weights_type(), avx512 || precision_ == Precision::BF16 ? tag::any : tag::ba);
     const memory::desc dst_md({64, N}, precision_ == Precision::INT8 ? dt::s32 : dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;
     try {
@@ -161,17 +172,27 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     }
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
-        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127].
+        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127], or
+        // [-63, 63] without VNNI: there oneDNN's s8 kernels multiply with vpmaddubsw, which adds pairs of u8 x s8
+        // products in saturating 16 bits (the s8 source shifted to u8 by 128): 2 x 255 x 127 overflows, 2 x 255 x
+        // 63 does not (the same 7-bit weights as oneDNN's own int8 convolutions there). Seen on ONEDNN_MAX_CPU_ISA=
+        // AVX2: errors of 18% of the output range instead of 1%.
+        const int qmax = int8_weights_7bit() ? 63 : 127;
         wscale_.resize(N);
         std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);
         for (int n = 0; n < N; ++n) {
             float mx = 0;
             for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w_nk[static_cast<std::size_t>(n) * K + k]));
-            const float sc = mx > 0 ? mx / 127.f : 1.f;
+            const float sc = mx > 0 ? mx / static_cast<float>(qmax) : 1.f;
             wscale_[n] = sc;
             for (int k = 0; k < K; ++k)
                 q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
                     std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+        }
+        if (u8_src_) {
+            acc_offset_.assign(static_cast<std::size_t>(N), 0);
+            for (int n = 0; n < N; ++n)
+                for (int k = 0; k < K; ++k) acc_offset_[n] -= 128 * q[static_cast<std::size_t>(n) * K + k];
         }
         memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
         dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
@@ -239,7 +260,7 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         const float* xscale = nullptr;
         const std::int32_t* acc = quantized_matmul(x, M, &xscale);
         int8::dequantize_rows(acc, M, N_, xscale, wscale_.data(), bias, int8_activation(ep_), ep_ == Epilogue::Residual,
-                              y);
+                              y, simd_level(), offset());
         return;
     }
     memory dst(p.dst_md, rt.engine, y);
@@ -281,7 +302,7 @@ const std::int32_t* Linear::quantized_matmul(const float* x, std::int64_t M, con
     s.xq.resize(static_cast<std::size_t>(M) * K_);
     s.xscale.resize(static_cast<std::size_t>(M));
     s.acc.resize(static_cast<std::size_t>(M) * N_);
-    int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data());
+    int8::quantize_rows(x, M, K_, s.xq.data(), s.xscale.data(), simd_level(), u8_src_);
     int8_matmul(s.xq.data(), M, s.acc.data());
     *xscale = s.xscale.data();
     return s.acc.data();
@@ -298,9 +319,10 @@ void Linear::forward(const float* x, std::int64_t M, QuantizedRows& y) const {
     y.K = N_;
     y.q.resize(static_cast<std::size_t>(M) * N_);
     y.scale.resize(static_cast<std::size_t>(M));
+    // the next layer's source: u8 where this one's is (u8_src_ is the same for every layer: the CPU's)
     int8::dequantize_requantize_rows(acc, M, N_, xscale, wscale_.data(),
                                      static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
-                                     y.q.data(), y.scale.data());
+                                     y.q.data(), y.scale.data(), simd_level(), offset(), u8_src_);
 }
 
 void Linear::forward(const QuantizedRows& x, float* y) const {
@@ -314,7 +336,7 @@ void Linear::forward(const QuantizedRows& x, float* y) const {
     int8_matmul(x.q.data(), x.M, s.acc.data());
     int8::dequantize_rows(s.acc.data(), x.M, N_, x.scale.data(), wscale_.data(),
                           static_cast<const float*>(bias_.get_data_handle()), int8_activation(ep_),
-                          ep_ == Epilogue::Residual, y);
+                          ep_ == Epilogue::Residual, y, simd_level(), offset());
 }
 
 // ------------------------------------------------------------------------------------------------- LayerNorm

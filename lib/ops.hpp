@@ -39,7 +39,8 @@ private:
     mutable std::map<std::int64_t, dnnl::eltwise_forward> prims_;
 };
 
-// Activations quantised per row (token) for an INT8 Linear: x[m, :] ≈ scale[m] * q[m, :], q in [-127, 127].
+// Activations quantised per row (token) for an INT8 Linear: x[m, :] ≈ scale[m] * q[m, :], q in [-127, 127] (stored
+// as the bytes of q + 128 on CPUs without AVX-512 VNNI, whose layers take a u8 source: see Linear).
 struct QuantizedRows {
     std::vector<std::int8_t> q;  // [M, K]
     std::vector<float> scale;    // [M]
@@ -83,12 +84,12 @@ private:
     };
     const Prim& prim(std::int64_t M) const;
     const dnnl::matmul& bf16_out_prim(std::int64_t M) const;
-    dnnl::memory::data_type src_type() const {
+    dnnl::memory::data_type weights_type() const {
         return precision_ == Precision::BF16   ? dnnl::memory::data_type::bf16
                : precision_ == Precision::INT8 ? dnnl::memory::data_type::s8
                                                : dnnl::memory::data_type::f32;
     }
-    dnnl::memory::data_type weights_type() const { return src_type(); }
+    dnnl::memory::data_type src_type() const { return u8_src_ ? dnnl::memory::data_type::u8 : weights_type(); }
     std::string describe(std::int64_t M, const char* io) const;  // for op_profile: "linear 768->3072 gelu bf16 ..."
 
     int K_ = 0, N_ = 0;
@@ -103,6 +104,12 @@ private:
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales
     // F32 where oneDNN's ISA is AVX2 (no AVX-512): our GEMM's packed weights (gemm_avx2.hpp), no oneDNN matmul.
     gemm_avx2::PackedWeights gemm_;
+    // INT8 without AVX-512 VNNI: the source as u8 (q + 128), corrected by acc_offset_[n] = -128 * sum_k Wq[n, k].
+    // oneDNN's s8 x s8 gemm there recomputes that correction from the weights in a scalar loop on every call (13% of
+    // ViT-B/16's int8 pass on the AVX2 path).
+    bool u8_src_ = false;
+    std::vector<std::int32_t> acc_offset_;
+    const std::int32_t* offset() const { return u8_src_ ? acc_offset_.data() : nullptr; }
     mutable std::map<std::int64_t, Prim> prims_;
     mutable std::map<std::int64_t, dnnl::matmul> bf16_out_prims_;  // BF16: forward_bf16 with a bf16 y
 };

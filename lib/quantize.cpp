@@ -72,16 +72,26 @@ VIT_INLINE float activate(float v) {
     return v;
 }
 
-template <Act A>
-VIT_INLINE void dequant_loop(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b,
-                             bool accumulate, float* y) {
+// acc + off[n] when off is given: the u8 source's correction (see dequantize_rows).
+template <Act A, bool Off>
+VIT_INLINE void dequant_loop(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs,
+                             const float* ws, const float* b, bool accumulate, float* y) {
     if (accumulate) {
 #pragma omp simd
-        for (std::int64_t n = 0; n < N; ++n) y[n] += activate<A>(static_cast<float>(acc[n]) * xs * ws[n] + b[n]);
+        for (std::int64_t n = 0; n < N; ++n)
+            y[n] += activate<A>(static_cast<float>(Off ? acc[n] + off[n] : acc[n]) * xs * ws[n] + b[n]);
     } else {
 #pragma omp simd
-        for (std::int64_t n = 0; n < N; ++n) y[n] = activate<A>(static_cast<float>(acc[n]) * xs * ws[n] + b[n]);
+        for (std::int64_t n = 0; n < N; ++n)
+            y[n] = activate<A>(static_cast<float>(Off ? acc[n] + off[n] : acc[n]) * xs * ws[n] + b[n]);
     }
+}
+
+template <Act A>
+VIT_INLINE void dequant_loop(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs,
+                             const float* ws, const float* b, bool accumulate, float* y) {
+    if (off) dequant_loop<A, true>(acc, off, N, xs, ws, b, accumulate, y);
+    else dequant_loop<A, false>(acc, off, N, xs, ws, b, accumulate, y);
 }
 
 // max |x[k]| over a row.
@@ -92,47 +102,51 @@ VIT_INLINE float abs_max(const float* x, std::int64_t K) {
     return mx;
 }
 
-VIT_INLINE void quantize_with(const float* x, std::int64_t K, float mx, std::int8_t* q, float& scale) {
+// flip 0x80: the byte of q + 128 (u8) instead of q's.
+VIT_INLINE void quantize_with(const float* x, std::int64_t K, float mx, std::int8_t* q, float& scale,
+                              std::uint8_t flip) {
     scale = mx > 0 ? mx / 127.f : 1.f;
     const float inv = 1.f / scale;
     for (std::int64_t k = 0; k < K; ++k) {
         const float v = x[k] * inv;
-        q[k] = static_cast<std::int8_t>(static_cast<std::int32_t>(v + std::copysign(0.5f, v)));  // half away from 0
+        const auto i = static_cast<std::uint8_t>(static_cast<std::int32_t>(v + std::copysign(0.5f, v)));  // half away
+        q[k] = static_cast<std::int8_t>(i ^ flip);                                                        // from 0
     }
 }
 
-VIT_INLINE void dequant_any(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
-                            bool accumulate, float* y) {
+VIT_INLINE void dequant_any(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
+                            const float* b, Act act, bool accumulate, float* y) {
     switch (act) {
-        case Act::None: dequant_loop<Act::None>(acc, N, xs, ws, b, accumulate, y); break;
-        case Act::Gelu: dequant_loop<Act::Gelu>(acc, N, xs, ws, b, accumulate, y); break;
-        case Act::GeluTanh: dequant_loop<Act::GeluTanh>(acc, N, xs, ws, b, accumulate, y); break;
-        case Act::QuickGelu: dequant_loop<Act::QuickGelu>(acc, N, xs, ws, b, accumulate, y); break;
+        case Act::None: dequant_loop<Act::None>(acc, off, N, xs, ws, b, accumulate, y); break;
+        case Act::Gelu: dequant_loop<Act::Gelu>(acc, off, N, xs, ws, b, accumulate, y); break;
+        case Act::GeluTanh: dequant_loop<Act::GeluTanh>(acc, off, N, xs, ws, b, accumulate, y); break;
+        case Act::QuickGelu: dequant_loop<Act::QuickGelu>(acc, off, N, xs, ws, b, accumulate, y); break;
     }
 }
 
 // The row kernels, built once per instruction set from the bodies above and picked per call by `level`.
 struct RowKernels {
-    void (*quantize)(const float* x, std::int64_t K, std::int8_t* q, float& scale);
-    void (*dequantize)(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
-                       bool accumulate, float* y);
+    void (*quantize)(const float* x, std::int64_t K, std::int8_t* q, float& scale, std::uint8_t flip);
+    void (*dequantize)(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
+                       const float* b, Act act, bool accumulate, float* y);
     // `row` is N floats of scratch: the row is activated there (in L1), then its maximum taken and quantised.
-    void (*requantize)(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, Act act,
-                       float* row, std::int8_t* q, float& scale);
+    void (*requantize)(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
+                       const float* b, Act act, float* row, std::int8_t* q, float& scale, std::uint8_t flip);
 };
 
 #define VIT_ROW_KERNELS(NAME, TARGET)                                                                                 \
-    TARGET void NAME##_quantize(const float* x, std::int64_t K, std::int8_t* q, float& scale) {                       \
-        quantize_with(x, K, abs_max(x, K), q, scale);                                                                 \
+    TARGET void NAME##_quantize(const float* x, std::int64_t K, std::int8_t* q, float& scale, std::uint8_t flip) {    \
+        quantize_with(x, K, abs_max(x, K), q, scale, flip);                                                           \
     }                                                                                                                 \
-    TARGET void NAME##_dequantize(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, \
-                                  Act act, bool accumulate, float* y) {                                               \
-        dequant_any(acc, N, xs, ws, b, act, accumulate, y);                                                           \
+    TARGET void NAME##_dequantize(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs,         \
+                                  const float* ws, const float* b, Act act, bool accumulate, float* y) {              \
+        dequant_any(acc, off, N, xs, ws, b, act, accumulate, y);                                                      \
     }                                                                                                                 \
-    TARGET void NAME##_requantize(const std::int32_t* acc, std::int64_t N, float xs, const float* ws, const float* b, \
-                                  Act act, float* row, std::int8_t* q, float& scale) {                                \
-        dequant_any(acc, N, xs, ws, b, act, false, row);                                                              \
-        quantize_with(row, N, abs_max(row, N), q, scale);                                                             \
+    TARGET void NAME##_requantize(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs,         \
+                                  const float* ws, const float* b, Act act, float* row, std::int8_t* q, float& scale, \
+                                  std::uint8_t flip) {                                                                \
+        dequant_any(acc, off, N, xs, ws, b, act, false, row);                                                         \
+        quantize_with(row, N, abs_max(row, N), q, scale, flip);                                                       \
     }                                                                                                                 \
     constexpr RowKernels NAME##_kernels{NAME##_quantize, NAME##_dequantize, NAME##_requantize};
 
@@ -146,30 +160,35 @@ const RowKernels& kernels(SimdLevel level) {
 
 }  // namespace
 
-void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale, SimdLevel level) {
+void quantize_rows(const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scale, SimdLevel level,
+                   bool u8) {
     const auto quantize = kernels(level).quantize;
+    const std::uint8_t flip = u8 ? 0x80 : 0;
 #pragma omp parallel for
-    for (std::int64_t m = 0; m < M; ++m) quantize(x + m * K, K, q + m * K, scale[m]);
+    for (std::int64_t m = 0; m < M; ++m) quantize(x + m * K, K, q + m * K, scale[m], flip);
 }
 
 void dequantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale, const float* wscale,
-                     const float* bias, Act act, bool accumulate, float* y, SimdLevel level) {
+                     const float* bias, Act act, bool accumulate, float* y, SimdLevel level,
+                     const std::int32_t* acc_offset) {
     const auto dequantize = kernels(level).dequantize;
 #pragma omp parallel for
     for (std::int64_t m = 0; m < M; ++m)
-        dequantize(acc + m * N, N, xscale[m], wscale, bias, act, accumulate, y + m * N);
+        dequantize(acc + m * N, acc_offset, N, xscale[m], wscale, bias, act, accumulate, y + m * N);
 }
 
 void dequantize_requantize_rows(const std::int32_t* acc, std::int64_t M, std::int64_t N, const float* xscale,
                                 const float* wscale, const float* bias, Act act, std::int8_t* q, float* qscale,
-                                SimdLevel level) {
+                                SimdLevel level, const std::int32_t* acc_offset, bool u8) {
     const auto requantize = kernels(level).requantize;
+    const std::uint8_t flip = u8 ? 0x80 : 0;
 #pragma omp parallel
     {
         std::vector<float> row(static_cast<std::size_t>(N));
 #pragma omp for
         for (std::int64_t m = 0; m < M; ++m)
-            requantize(acc + m * N, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m]);
+            requantize(acc + m * N, acc_offset, N, xscale[m], wscale, bias, act, row.data(), q + m * N, qscale[m],
+                       flip);
     }
 }
 

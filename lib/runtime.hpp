@@ -18,6 +18,10 @@ Precision parse_precision(const std::string& s);  // "fp32" | "bf16" | "int8"; t
 // The instruction set oneDNN runs with on this CPU, e.g. "AVX2", "AVX-512 BF16".
 std::string cpu_isa_name();
 
+// True where INT8 layers quantise their weights to 7 bits ([-63, 63]) instead of 8: CPUs without AVX-512 VNNI,
+// where oneDNN's s8 kernels add pairs of products in saturating 16-bit lanes (see Linear::Linear).
+bool int8_weights_7bit();
+
 // Inference threads used by the ops (OpenMP inside oneDNN and in our own loops).
 void set_num_threads(int n);
 int num_threads();
