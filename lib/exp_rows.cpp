@@ -140,7 +140,6 @@ void by_groups(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, 
 
 }  // namespace
 
-
 SimdLevel simd_level() {
     switch (dnnl::get_effective_cpu_isa()) {
         case dnnl::cpu_isa::avx512_core:

@@ -50,7 +50,8 @@ VIT_AVX2_INLINE __m256 gelu_erf(__m256 x) {
 // 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x³), tanh(u) = 1 - 2 / (exp(2u) + 1).
 VIT_AVX2_INLINE __m256 gelu_tanh(__m256 x) {
     const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f),
+                                   _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
     const __m256 e = exp_capped(_mm256_add_ps(u, u));
     const __m256 two = _mm256_set1_ps(2.f);
     const __m256 th1 = _mm256_sub_ps(two, _mm256_div_ps(two, _mm256_add_ps(e, _mm256_set1_ps(1.f))));  // 1 + tanh
@@ -63,20 +64,20 @@ VIT_AVX2_INLINE __m256 quick_gelu(__m256 x) {
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
 }
 
-VIT_AVX2_INLINE __m256 activate(__m256 v, Epilogue ep) {
-    switch (ep) {
-        case Epilogue::Gelu: return gelu_erf(v);
-        case Epilogue::GeluTanh: return gelu_tanh(v);
-        case Epilogue::QuickGelu: return quick_gelu(v);
-        default: return v;
-    }
+template <Epilogue EP>
+VIT_AVX2_INLINE __m256 activate(__m256 v) {
+    if constexpr (EP == Epilogue::Gelu) return gelu_erf(v);
+    if constexpr (EP == Epilogue::GeluTanh) return gelu_tanh(v);
+    if constexpr (EP == Epilogue::QuickGelu) return quick_gelu(v);
+    return v;
 }
 
 // c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, kc] (row stride lda) · b [kc, 16]; where last, the bias
-// [16] is added and the activation applied before the store.
-template <int MR>
+// [16] is added and the activation applied before the store (a template parameter: the MR x 2 activations are then
+// straight-line code that the CPU overlaps).
+template <int MR, Epilogue EP>
 VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int kc, float* c, std::int64_t ldc,
-                         bool load_c, bool last, Epilogue ep, const float* bias) {
+                         bool load_c, bool last, const float* bias) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
@@ -97,8 +98,8 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
         const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            acc[r][0] = activate(_mm256_add_ps(acc[r][0], bias0), ep);
-            acc[r][1] = activate(_mm256_add_ps(acc[r][1], bias1), ep);
+            acc[r][0] = activate<EP>(_mm256_add_ps(acc[r][0], bias0));
+            acc[r][1] = activate<EP>(_mm256_add_ps(acc[r][1], bias1));
         }
     }
 #pragma GCC unroll 6
@@ -108,10 +109,15 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
     }
 }
 
-using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool, Epilogue,
+using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool,
                            const float*);
-constexpr MicroTile kMicroTile[kMr + 1] = {nullptr,         micro_tile<1>, micro_tile<2>, micro_tile<3>,
-                                           micro_tile<4>,   micro_tile<5>, micro_tile<6>};
+template <Epilogue EP>
+constexpr MicroTile kRowsTable[kMr + 1] = {nullptr,           micro_tile<1, EP>, micro_tile<2, EP>, micro_tile<3, EP>,
+                                           micro_tile<4, EP>, micro_tile<5, EP>, micro_tile<6, EP>};
+// [epilogue][rows]; Residual's store is None's (y was loaded into the accumulators).
+constexpr const MicroTile* kMicroTile[] = {kRowsTable<Epilogue::None>, kRowsTable<Epilogue::Gelu>,
+                                           kRowsTable<Epilogue::GeluTanh>, kRowsTable<Epilogue::QuickGelu>,
+                                           kRowsTable<Epilogue::None>};
 
 struct Problem {
     const float* x;
@@ -129,6 +135,7 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
     const int kblocks = (K + kKc - 1) / kKc, kc = (K + kblocks - 1) / kblocks;
     alignas(32) float tile[kMr * kNr];  // a panel past N's last full one: computed here, its valid columns copied
     alignas(32) float tile_bias[kNr];
+    const MicroTile* tiles = kMicroTile[static_cast<int>(pr.ep)];
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int kl = std::min(kc, K - k0);
         const bool last = k0 + kl >= K, load_c = k0 > 0 || pr.ep == Epilogue::Residual;
@@ -141,12 +148,12 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
                 const float* a = pr.x + m * K + k0;
                 float* c = pr.y + m * N + n0;
                 if (nv == kNr) {
-                    kMicroTile[mr](a, K, b, kl, c, N, load_c, last, pr.ep, tile_bias);
+                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias);
                     continue;
                 }
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0.f;
-                kMicroTile[mr](a, K, b, kl, tile, kNr, load_c, last, pr.ep, tile_bias);
+                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias);
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
             }
@@ -173,8 +180,8 @@ PackedWeights::PackedWeights(const float* w_nk, int K, int N) : K_(K), N_(N) {
         for (int j = 0; j < kNr; ++j) {
             const int n = p * kNr + j;
             for (int k = 0; k < K; ++k)
-                d[(static_cast<std::size_t>(p) * K + k) * kNr + j] =
-                    n < N ? w_nk[static_cast<std::size_t>(n) * K + k] : 0.f;
+                d[(static_cast<std::size_t>(p) * K + k) * kNr + j] = n < N ? w_nk[static_cast<std::size_t>(n) * K + k]
+                                                                           : 0.f;
         }
 }
 
@@ -189,8 +196,8 @@ void gemm(const float* x, std::int64_t M, const PackedWeights& w, const float* b
     const int nchunks = std::max(1, std::min(threads, panels));
     const std::int64_t tasks = mblocks * nchunks;
     const double flops = 2.0 * static_cast<double>(M) * pr.K * pr.N;
-#pragma omp parallel for schedule(static) num_threads(static_cast<int>(std::min<std::int64_t>(threads, tasks))) \
-    if (flops > 2e5 && threads > 1)
+#pragma omp parallel for schedule(static) \
+    num_threads(static_cast <int>(std::min <std::int64_t>(threads, tasks))) if (flops > 2e5 && threads > 1)
     for (std::int64_t t = 0; t < tasks; ++t) {
         const std::int64_t mb = t / nchunks;
         const int ch = static_cast<int>(t % nchunks);
