@@ -42,9 +42,8 @@ void exp_rows_scalar(float* s, std::int64_t rows, std::int64_t cols, std::int64_
     }
 }
 
-// Four rows at a time in the vector kernels: the rows' max and sum reductions overlap instead of each stalling its
+// Several rows at a time in the vector kernels: the rows' max and sum reductions overlap instead of each stalling its
 // row (f32 attention 3-5% faster than row by row).
-constexpr std::int64_t kRowsAtOnce = 4;
 
 __attribute__((target("avx2,fma"))) inline float hmax(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -129,14 +128,28 @@ __attribute__((target("avx512f"))) void rows_avx512(float* s, std::int64_t cols,
     for (int r = 0; r < R; ++r) inv_sum[r] = 1.f / _mm512_reduce_add_ps(sum[r]);
 }
 
-// The rows kRowsAtOnce at a time, then one at a time.
-template <void (*Many)(float*, std::int64_t, std::int64_t, float*, float),
-          void (*One)(float*, std::int64_t, std::int64_t, float*, float)>
+// The rows four at a time, then two, then one (the f32 attention's blocks have 6 or 8 rows).
+template <template <int> class Rows>
 void by_groups(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* inv_sum, float scale) {
     std::int64_t i = 0;
-    for (; i + kRowsAtOnce <= rows; i += kRowsAtOnce) Many(s + i * ld, cols, ld, inv_sum + i, scale);
-    for (; i < rows; ++i) One(s + i * ld, cols, ld, inv_sum + i, scale);
+    for (; i + 4 <= rows; i += 4) Rows<4>::run(s + i * ld, cols, ld, inv_sum + i, scale);
+    for (; i + 2 <= rows; i += 2) Rows<2>::run(s + i * ld, cols, ld, inv_sum + i, scale);
+    for (; i < rows; ++i) Rows<1>::run(s + i * ld, cols, ld, inv_sum + i, scale);
 }
+
+template <int R>
+struct Avx512Rows {
+    static void run(float* s, std::int64_t cols, std::int64_t ld, float* inv_sum, float scale) {
+        rows_avx512<R>(s, cols, ld, inv_sum, scale);
+    }
+};
+
+template <int R>
+struct Avx2Rows {
+    static void run(float* s, std::int64_t cols, std::int64_t ld, float* inv_sum, float scale) {
+        rows_avx2<R>(s, cols, ld, inv_sum, scale);
+    }
+};
 
 }  // namespace
 
@@ -156,10 +169,8 @@ void exp_rows(float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, f
               float scale) {
     if (cols <= 0) return;
     switch (level) {
-        case SimdLevel::Avx512:
-            by_groups<rows_avx512<kRowsAtOnce>, rows_avx512<1>>(s, rows, cols, ld, inv_sum, scale);
-            break;
-        case SimdLevel::Avx2: by_groups<rows_avx2<kRowsAtOnce>, rows_avx2<1>>(s, rows, cols, ld, inv_sum, scale); break;
+        case SimdLevel::Avx512: by_groups<Avx512Rows>(s, rows, cols, ld, inv_sum, scale); break;
+        case SimdLevel::Avx2: by_groups<Avx2Rows>(s, rows, cols, ld, inv_sum, scale); break;
         default: exp_rows_scalar(s, rows, cols, ld, inv_sum, scale); break;
     }
 }

@@ -23,9 +23,9 @@ void softmax_rows_bf16(float* s, std::int64_t rows, std::int64_t cols, std::uint
 // bf16 -> f32 (exact), n values.
 void from_bf16(const std::uint16_t* x, std::int64_t n, float* y);
 
-// Multi-head attention on bf16 packed projections, the bf16 twin of Attention's whole-sequence path (up to
-// kAttentionWholeTokens tokens: the model runs longer ones through the f32 Attention). On CPUs with AMX it runs
-// attention_amx (attention_amx.hpp); elsewhere oneDNN's batched matmuls as follows.
+// Multi-head attention on bf16 packed projections. On CPUs with AMX it runs attention_amx (attention_amx.hpp), at
+// any length; elsewhere oneDNN's batched matmuls as follows, the bf16 twin of Attention's whole-sequence path (the
+// model runs sequences over kAttentionWholeTokens tokens through the f32 Attention there).
 // qkv [B, T, 3, H, d] bf16 -> ctx [B, T, H, d] bf16 = softmax(Q·Kᵀ·scale)·V per (batch, head).
 // Q·Kᵀ runs bf16 x bf16 -> f32 scores, softmax (softmax_rows_bf16) reads f32 and writes bf16 probabilities, P·V
 // runs bf16 x bf16 with f32 accumulation. `probs`: null, or B*H*T*T floats that receive the f32 attention

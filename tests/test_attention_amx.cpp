@@ -81,10 +81,11 @@ TEST_CASE("attention_amx against float64 attention on the bf16 inputs, shapes th
     // depth (48, 80, 17) and to 16 in columns (17, 8), five and eight column tiles (80, 128), one token, 32 tokens
     // (no key padding). Items of two query blocks (head dims <= 64): whole (197, 37, 32), with a partial second
     // block (20, 50, 40), after a single block (37, 40); one block per item (80, 96, 128) with three and two tiles
-    // of queries per block; odd head dims in both (17, 9 x 17).
+    // of queries per block; odd head dims in both (17, 9 x 17); a long sequence (601 tokens: the model runs any
+    // length here, beyond kAttentionWholeTokens).
     const Case cases[] = {{1, 197, 2, 64}, {2, 37, 3, 16}, {1, 17, 2, 80}, {1, 33, 1, 128},
                           {2, 20, 2, 48},  {1, 9, 3, 17},  {1, 1, 2, 64},  {1, 32, 1, 8},
-                          {3, 50, 1, 32},  {1, 40, 2, 17}, {2, 40, 1, 96}};
+                          {3, 50, 1, 32},  {1, 40, 2, 17}, {2, 40, 1, 96}, {1, 601, 1, 64}};
     unsigned seed = 1;
     for (const Case& c : cases) {
         CAPTURE(c.B);
