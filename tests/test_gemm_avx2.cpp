@@ -87,9 +87,8 @@ TEST_CASE("gemm_avx2 matches a float64 reference on every remainder, epilogue an
         MESSAGE("no AVX2 + FMA on this CPU: gemm_avx2 is not used, nothing to test");
         return;
     }
-    const Shape shapes[] = {{1, 1, 1},    {1, 5, 3},     {5, 7, 3},     {6, 16, 16},    {7, 17, 33},
-                            {12, 32, 48}, {13, 257, 47}, {1, 768, 40},  {197, 192, 64}, {241, 513, 17},
-                            {250, 40, 31}, {493, 24, 70}};
+    const Shape shapes[] = {{1, 1, 1},     {1, 5, 3},    {5, 7, 3},      {6, 16, 16},    {7, 17, 33},   {12, 32, 48},
+                            {13, 257, 47}, {1, 768, 40}, {197, 192, 64}, {241, 513, 17}, {250, 40, 31}, {493, 24, 70}};
     const Epilogue eps[] = {Epilogue::None, Epilogue::Gelu, Epilogue::GeluTanh, Epilogue::QuickGelu,
                             Epilogue::Residual};
     for (int threads : {1, 2, 3}) {

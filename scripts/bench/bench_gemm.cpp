@@ -38,10 +38,10 @@ int main(int argc, char** argv) {
     omp_set_num_threads(threads);
     using E = gemm_avx2_ep;
     const Shape shapes[] = {
-        {"B/16 qkv", 197, 768, 2304, E::None},           {"B/16 proj", 197, 768, 768, E::Residual},
-        {"B/16 fc1", 197, 768, 3072, E::Gelu},           {"B/16 fc2", 197, 3072, 768, E::Residual},
-        {"Ti/16 b32 qkv", 32 * 197, 192, 576, E::None},  {"Ti/16 b32 proj", 32 * 197, 192, 192, E::Residual},
-        {"Ti/16 b32 fc1", 32 * 197, 192, 768, E::Gelu},  {"Ti/16 b32 fc2", 32 * 197, 768, 192, E::Residual},
+        {"B/16 qkv", 197, 768, 2304, E::None},          {"B/16 proj", 197, 768, 768, E::Residual},
+        {"B/16 fc1", 197, 768, 3072, E::Gelu},          {"B/16 fc2", 197, 3072, 768, E::Residual},
+        {"Ti/16 b32 qkv", 32 * 197, 192, 576, E::None}, {"Ti/16 b32 proj", 32 * 197, 192, 192, E::Residual},
+        {"Ti/16 b32 fc1", 32 * 197, 192, 768, E::Gelu}, {"Ti/16 b32 fc2", 32 * 197, 768, 192, E::Residual},
         {"B/16 fc1 [1 row]", 1, 768, 3072, E::Gelu},
     };
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
         if (s.ep == E::Residual) po.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
-        const dnnl::matmul mm(
-            dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng));
+        const dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng));
         dnnl::memory xm(src_md, eng, x.data()), wm(w_md, eng, w.data()), bm(b_md, eng, b.data()),
             ym(dst_md, eng, y.data());
         const double flop = 2.0 * static_cast<double>(s.M) * s.K * s.N;
@@ -74,8 +73,9 @@ int main(int argc, char** argv) {
                 for (int rep = -1; rep < reps; ++rep) {  // rep -1 warms up
                     const auto t0 = std::chrono::steady_clock::now();
                     if (side == 0) {
-                        mm.execute(strm, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm},
-                                          {DNNL_ARG_DST, ym}});
+                        mm.execute(
+                            strm,
+                            {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm}, {DNNL_ARG_DST, ym}});
                         strm.wait();
                     } else {
                         vit::gemm_avx2::gemm(x.data(), s.M, packed, b.data(), s.ep, y.data());
