@@ -74,10 +74,11 @@ VIT_AVX2_INLINE __m256 activate(__m256 v) {
 
 // c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, kc] (row stride lda) · b [kc, 16]; where last, the bias
 // [16] is added and the activation applied before the store (a template parameter: the MR x 2 activations are then
-// straight-line code that the CPU overlaps).
+// straight-line code that the CPU overlaps). Where next is given, its kc lines of 64 bytes (the next panel slice) are
+// prefetched into L2 on the way: the weights come from memory, their first use would wait on it.
 template <int MR, Epilogue EP>
 VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int kc, float* c, std::int64_t ldc,
-                         bool load_c, bool last, const float* bias) {
+                         bool load_c, bool last, const float* bias, const float* next) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
@@ -86,6 +87,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
     }
 #pragma GCC unroll 2
     for (int k = 0; k < kc; ++k) {
+        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kNr), _MM_HINT_T1);
         const __m256 b0 = _mm256_load_ps(b + k * kNr), b1 = _mm256_load_ps(b + k * kNr + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
@@ -110,7 +112,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
 }
 
 using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool,
-                           const float*);
+                           const float*, const float*);
 template <Epilogue EP>
 constexpr MicroTile kRowsTable[kMr + 1] = {nullptr,           micro_tile<1, EP>, micro_tile<2, EP>, micro_tile<3, EP>,
                                            micro_tile<4, EP>, micro_tile<5, EP>, micro_tile<6, EP>};
@@ -143,17 +145,22 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
             const float* b = pr.w + (static_cast<std::size_t>(p) * K + k0) * kNr;
             const int n0 = p * kNr, nv = std::min(kNr, N - n0);
             for (int j = 0; j < kNr; ++j) tile_bias[j] = pr.bias && j < nv ? pr.bias[n0 + j] : 0.f;
+            // the slice after this one: the next panel's, or the first panel's in the next K block
+            const float* next = p + 1 < p1    ? b + static_cast<std::size_t>(K) * kNr
+                                : k0 + kl < K ? pr.w + (static_cast<std::size_t>(p0) * K + k0 + kl) * kNr
+                                              : nullptr;
             for (std::int64_t m = m0; m < m1; m += kMr) {
                 const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
+                const float* pf = m == m0 ? next : nullptr;
                 const float* a = pr.x + m * K + k0;
                 float* c = pr.y + m * N + n0;
                 if (nv == kNr) {
-                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias);
+                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias, pf);
                     continue;
                 }
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0.f;
-                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias);
+                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias, pf);
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
             }
