@@ -101,6 +101,26 @@ bool activation_of(Linear::Epilogue ep, dnnl::algorithm& alg, float& alpha) {
     }
 }
 
+// F32 linears run our AVX2 GEMM where oneDNN's ISA stops at AVX2 (its `gemm:jit` there packs the weights on
+// every call and applies GELU in a second pass); AVX-512 CPUs keep oneDNN's brgemm, older ones its SSE code.
+bool use_gemm_avx2() {
+    static const bool use = [] {
+        const auto isa = dnnl::get_effective_cpu_isa();
+        return (isa == dnnl::cpu_isa::avx2 || isa == dnnl::cpu_isa::avx2_vnni) && gemm_avx2::supported();
+    }();
+    return use;
+}
+
+gemm_avx2::Epilogue gemm_epilogue(Linear::Epilogue ep) {
+    switch (ep) {
+        case Linear::Epilogue::Gelu: return gemm_avx2::Epilogue::Gelu;
+        case Linear::Epilogue::GeluTanh: return gemm_avx2::Epilogue::GeluTanh;
+        case Linear::Epilogue::QuickGelu: return gemm_avx2::Epilogue::QuickGelu;
+        case Linear::Epilogue::Residual: return gemm_avx2::Epilogue::Residual;
+        default: return gemm_avx2::Epilogue::None;
+    }
+}
+
 int8::Act int8_activation(Linear::Epilogue ep) {
     switch (ep) {
         case Linear::Epilogue::Gelu: return int8::Act::Gelu;
@@ -129,6 +149,10 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     bias_ = memory({{1, N}, dt::f32, tag::ab}, rt.engine);
     auto* bp = static_cast<float*>(bias_.get_data_handle());
     for (int n = 0; n < N; ++n) bp[n] = bias ? bias[n] : 0.f;
+    if (precision_ == Precision::F32 && use_gemm_avx2()) {
+        gemm_ = gemm_avx2::PackedWeights(w_nk, K, N);
+        return;
+    }
     // The weights layout is chosen once with a representative M; every later primitive is built for it.
     // Without AVX-512, oneDNN 2.6 runs f32 matmul as `gemm:jit`, whose speed depends on the weights' layout:
     // K x N row-major ("ab", what format_tag::any resolves to) reaches 50-92 GFLOP/s on ViT-B's shapes, the
@@ -180,7 +204,10 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     rt.stream.wait();
 }
 
-std::size_t Linear::weight_bytes() const { return weights_ ? weights_.get_desc().get_size() : 0; }
+std::size_t Linear::weight_bytes() const {
+    if (gemm_.data()) return gemm_.bytes();
+    return weights_ ? weights_.get_desc().get_size() : 0;
+}
 
 const Linear::Prim& Linear::prim(std::int64_t M) const {
     auto it = prims_.find(M);
@@ -222,9 +249,13 @@ std::string Linear::describe(std::int64_t M, const char* io) const {
 
 void Linear::forward(const float* x, std::int64_t M, float* y) const {
     const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ""); });
+    const float* bias = static_cast<const float*>(bias_.get_data_handle());
+    if (gemm_.data()) {
+        gemm_avx2::gemm(x, M, gemm_, bias, gemm_epilogue(ep_), y);
+        return;
+    }
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
-    const float* bias = static_cast<const float*>(bias_.get_data_handle());
     if (precision_ == Precision::INT8) {
         const float* xscale = nullptr;
         const std::int32_t* acc = quantized_matmul(x, M, &xscale);

@@ -13,6 +13,7 @@
 
 #include <dnnl.hpp>
 
+#include "gemm_avx2.hpp"
 #include "runtime.hpp"
 
 namespace vit {
@@ -48,7 +49,8 @@ struct QuantizedRows {
 
 // y[M,N] = x[M,K] · Wᵀ + b, optionally followed by an activation (exact GELU, tanh GELU, quick GELU =
 // x·sigmoid(1.702x)), or accumulated into y (y += x·Wᵀ + b) to fuse a residual connection. W is given in PyTorch's [N,
-// K] layout and reordered once into oneDNN's preferred layout; no other copy of it is kept.
+// K] layout and reordered once into oneDNN's preferred layout (or packed for gemm_avx2 on AVX2 CPUs without AVX-512);
+// no other copy of it is kept.
 // INT8: the s8 x s8 -> s32 matmul is followed by one pass of our own (quantize.hpp) that dequantises, adds the bias
 // and applies the activation or the residual; its activations use polynomial erf/exp, not oneDNN's.
 class Linear {
@@ -63,7 +65,9 @@ public:
     // float copy of it (not with Epilogue::Residual), and the input taken already quantised.
     void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void forward(const QuantizedRows& x, float* y) const;
-    void prepare(std::int64_t M) const { prim(M); }  // builds forward(M)'s primitive without running it
+    void prepare(std::int64_t M) const {  // builds forward(M)'s primitive without running it
+        if (!gemm_.data()) prim(M);
+    }
     // BF16 only (ops_bf16.cpp): x [M, K] already in bf16, no reorder; y f32 (epilogue as above) or bf16.
     void forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const;
     void forward_bf16(const std::uint16_t* x, std::int64_t M, std::uint16_t* y) const;
@@ -98,6 +102,8 @@ private:
     void check_int8(const char* what) const;
 
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales
+    // F32 where oneDNN's ISA is AVX2 (no AVX-512): our GEMM's packed weights (gemm_avx2.hpp), no oneDNN matmul.
+    gemm_avx2::PackedWeights gemm_;
     // INT8 without AVX-512 VNNI: the source as u8 (q + 128), corrected by acc_offset_[n] = -128 * sum_k Wq[n, k].
     // oneDNN's s8 x s8 gemm there recomputes that correction from the weights in a scalar loop on every call (13% of
     // ViT-B/16's int8 pass on the AVX2 path).

@@ -1,0 +1,211 @@
+// The AVX2 + FMA GEMM declared in gemm_avx2.hpp.
+//
+// Loops, outermost first (BLIS's order): OpenMP tasks = (row block of <= kMc rows) x (range of 16-column panels),
+// then K blocks of <= kKc, then the panels of the range, then 6-row micro-tiles. A panel's kc x 16 slice (16 KiB)
+// stays in L1 while every micro-tile of the row block passes over it; x's mc x kc slice stays in L2. The partial
+// sums of y live in y itself between K blocks; the last K block adds the bias and applies the epilogue in registers.
+#include "gemm_avx2.hpp"
+
+#include "exp_simd.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace vit::gemm_avx2 {
+
+namespace {
+
+#define VIT_AVX2 __attribute__((target("avx2,fma")))
+#define VIT_AVX2_INLINE inline __attribute__((target("avx2,fma"), always_inline))
+
+constexpr int kMr = 6, kNr = 16;
+constexpr int kKc = 256;           // K block: a panel's slice of kKc x 16 floats is 16 KiB
+constexpr std::int64_t kMc = 240;  // row block: x's slice of kMc x kKc floats is 240 KiB
+
+VIT_AVX2_INLINE __m256 exp_capped(__m256 x) { return simd::exp_avx2(_mm256_min_ps(x, _mm256_set1_ps(88.f))); }
+
+// 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7) as oneDNN's gelu_erf
+// (and quantize.cpp's int8 epilogue).
+VIT_AVX2_INLINE __m256 gelu_erf(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.f), one = _mm256_set1_ps(1.f);
+    const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752f));
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), z, one));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    const __m256 e = simd::exp_avx2(_mm256_mul_ps(_mm256_xor_ps(z, sign), z));  // exp(-z²)
+    const __m256 erf_abs = _mm256_fnmadd_ps(_mm256_mul_ps(p, t), e, one);
+    const __m256 erf = _mm256_xor_ps(erf_abs, _mm256_and_ps(sign, x));  // erf is odd
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
+}
+
+// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x³), tanh(u) = 1 - 2 / (exp(2u) + 1).
+VIT_AVX2_INLINE __m256 gelu_tanh(__m256 x) {
+    const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f),
+                                   _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+    const __m256 e = exp_capped(_mm256_add_ps(u, u));
+    const __m256 two = _mm256_set1_ps(2.f);
+    const __m256 th1 = _mm256_sub_ps(two, _mm256_div_ps(two, _mm256_add_ps(e, _mm256_set1_ps(1.f))));  // 1 + tanh
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), th1);
+}
+
+// x sigmoid(1.702 x) = x / (1 + exp(-1.702 x)).
+VIT_AVX2_INLINE __m256 quick_gelu(__m256 x) {
+    const __m256 e = exp_capped(_mm256_mul_ps(_mm256_set1_ps(-1.702f), x));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+}
+
+template <Epilogue EP>
+VIT_AVX2_INLINE __m256 activate(__m256 v) {
+    if constexpr (EP == Epilogue::Gelu) return gelu_erf(v);
+    if constexpr (EP == Epilogue::GeluTanh) return gelu_tanh(v);
+    if constexpr (EP == Epilogue::QuickGelu) return quick_gelu(v);
+    return v;
+}
+
+// c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, kc] (row stride lda) · b [kc, 16]; where last, the bias
+// [16] is added and the activation applied before the store (a template parameter: the MR x 2 activations are then
+// straight-line code that the CPU overlaps).
+template <int MR, Epilogue EP>
+VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int kc, float* c, std::int64_t ldc,
+                         bool load_c, bool last, const float* bias) {
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+        acc[r][0] = load_c ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+        acc[r][1] = load_c ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; ++k) {
+        const __m256 b0 = _mm256_load_ps(b + k * kNr), b1 = _mm256_load_ps(b + k * kNr + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    if (last) {
+        const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            acc[r][0] = activate<EP>(_mm256_add_ps(acc[r][0], bias0));
+            acc[r][1] = activate<EP>(_mm256_add_ps(acc[r][1], bias1));
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+        _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+    }
+}
+
+using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool,
+                           const float*);
+template <Epilogue EP>
+constexpr MicroTile kRowsTable[kMr + 1] = {nullptr,           micro_tile<1, EP>, micro_tile<2, EP>, micro_tile<3, EP>,
+                                           micro_tile<4, EP>, micro_tile<5, EP>, micro_tile<6, EP>};
+// [epilogue][rows]; Residual's store is None's (y was loaded into the accumulators).
+constexpr const MicroTile* kMicroTile[] = {kRowsTable<Epilogue::None>, kRowsTable<Epilogue::Gelu>,
+                                           kRowsTable<Epilogue::GeluTanh>, kRowsTable<Epilogue::QuickGelu>,
+                                           kRowsTable<Epilogue::None>};
+
+struct Problem {
+    const float* x;
+    std::int64_t M;
+    int K, N;
+    const float* w;
+    const float* bias;
+    Epilogue ep;
+    float* y;
+};
+
+// y rows [m0, m1) x panels [p0, p1).
+VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int p0, int p1) {
+    const int K = pr.K, N = pr.N;
+    const int kblocks = (K + kKc - 1) / kKc, kc = (K + kblocks - 1) / kblocks;
+    alignas(32) float tile[kMr * kNr];  // a panel past N's last full one: computed here, its valid columns copied
+    alignas(32) float tile_bias[kNr];
+    const MicroTile* tiles = kMicroTile[static_cast<int>(pr.ep)];
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int kl = std::min(kc, K - k0);
+        const bool last = k0 + kl >= K, load_c = k0 > 0 || pr.ep == Epilogue::Residual;
+        for (int p = p0; p < p1; ++p) {
+            const float* b = pr.w + (static_cast<std::size_t>(p) * K + k0) * kNr;
+            const int n0 = p * kNr, nv = std::min(kNr, N - n0);
+            for (int j = 0; j < kNr; ++j) tile_bias[j] = pr.bias && j < nv ? pr.bias[n0 + j] : 0.f;
+            for (std::int64_t m = m0; m < m1; m += kMr) {
+                const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
+                const float* a = pr.x + m * K + k0;
+                float* c = pr.y + m * N + n0;
+                if (nv == kNr) {
+                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias);
+                    continue;
+                }
+                for (int r = 0; r < mr; ++r)
+                    for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0.f;
+                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias);
+                for (int r = 0; r < mr; ++r)
+                    for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+PackedWeights::PackedWeights(const float* w_nk, int K, int N) : K_(K), N_(N) {
+    if (K <= 0 || N <= 0)
+        throw std::invalid_argument("gemm_avx2: weights of " + std::to_string(N) + " x " + std::to_string(K) +
+                                    ", expected at least one input and one output feature");
+    const int panels = (N + kNr - 1) / kNr;
+    const std::size_t count = static_cast<std::size_t>(panels) * K * kNr;
+    bytes_ = (count * sizeof(float) + 63) / 64 * 64;
+    void* mem = std::aligned_alloc(64, std::max<std::size_t>(bytes_, 64));
+    if (!mem) throw std::bad_alloc();
+    data_ = std::shared_ptr<float>(static_cast<float*>(mem), [](float* p) { std::free(p); });
+    float* d = data_.get();
+    for (int p = 0; p < panels; ++p)
+        for (int j = 0; j < kNr; ++j) {
+            const int n = p * kNr + j;
+            for (int k = 0; k < K; ++k)
+                d[(static_cast<std::size_t>(p) * K + k) * kNr + j] = n < N ? w_nk[static_cast<std::size_t>(n) * K + k]
+                                                                           : 0.f;
+        }
+}
+
+void gemm(const float* x, std::int64_t M, const PackedWeights& w, const float* bias, Epilogue ep, float* y) {
+    if (M <= 0 || w.N() <= 0) return;
+    const Problem pr{x, M, w.K(), w.N(), w.data(), bias, ep, y};
+    const int panels = (pr.N + kNr - 1) / kNr;
+    // Row blocks of whole micro-tiles; panel ranges, one per thread where the rows make one block.
+    const std::int64_t mblocks = (M + kMc - 1) / kMc;
+    const std::int64_t mrows = ((M + mblocks - 1) / mblocks + kMr - 1) / kMr * kMr;
+    const int threads = omp_get_max_threads();
+    const int nchunks = std::max(1, std::min(threads, panels));
+    const std::int64_t tasks = mblocks * nchunks;
+    const double flops = 2.0 * static_cast<double>(M) * pr.K * pr.N;
+#pragma omp parallel for schedule(static) \
+    num_threads(static_cast <int>(std::min <std::int64_t>(threads, tasks))) if (flops > 2e5 && threads > 1)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+        const std::int64_t mb = t / nchunks;
+        const int ch = static_cast<int>(t % nchunks);
+        const std::int64_t m0 = mb * mrows, m1 = std::min(M, m0 + mrows);
+        const int p0 = static_cast<int>(static_cast<std::int64_t>(panels) * ch / nchunks);
+        const int p1 = static_cast<int>(static_cast<std::int64_t>(panels) * (ch + 1) / nchunks);
+        if (m0 < m1 && p0 < p1) run_block(pr, m0, m1, p0, p1);
+    }
+}
+
+}  // namespace vit::gemm_avx2
