@@ -1,9 +1,10 @@
 // f32 multi-head attention on our own FMA kernels (AVX-512 or AVX2), for Attention's whole-sequence path (ops.hpp).
 //
 // Per (image, head), blocks of query rows go from Q·Kᵀ through the exponentials to P·V while their scores are in
-// L1, all heads in one parallel region. oneDNN's batched matmuls on these shapes (197 x 64 x 197 per head) ran at
-// well under half the FMA peak, with an f32 score matrix per layer in memory, a softmax pass over it and a thread
-// hand-off per step: ViT-B/16's attention took ~1.1 ms per layer (AVX-512, 2 threads) for 0.12 GFLOP.
+// L1, all heads in one parallel region (each thread packs Kᵀ and V of the heads it works on). oneDNN's batched matmuls
+// on these shapes (197 x 64 x 197 per head) ran at well under half the FMA peak, with an f32 score matrix per layer in
+// memory, a softmax pass over it and a thread hand-off per step: ViT-B/16's attention took ~1.1 ms per layer (AVX-512,
+// 2 threads) for 0.12 GFLOP.
 //
 // Dimension letters as in ops.hpp: B batch, T tokens, H heads, d head dim, D = H*d.
 #pragma once
