@@ -124,10 +124,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_v(const std::uint
 // bf16 with zeros past T, and the same in f32 back into s when `keep` (the probabilities are wanted); inv[r] = 1 /
 // the sum of row r's f32 exponentials. Four rows at a time hide the latency of each row's reductions.
 template <int R>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void exp_rows(float* s, std::int64_t T,
-                                                                                       std::int64_t Tk, float scale,
-                                                                                       std::uint16_t* p, bool keep,
-                                                                                       float* inv) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void exp_rows_bf16(
+    float* s, std::int64_t T, std::int64_t Tk, float scale, std::uint16_t* p, bool keep, float* inv) {
     const std::int64_t vec = T / 16 * 16;
     const __mmask16 tail = static_cast<__mmask16>((1u << (T - vec)) - 1u);
     __m512 m[R], mc[R], sum[R];
@@ -264,9 +262,9 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
             float inv[2 * kRows];
             std::int64_t er = 0;
             for (; er + 4 <= rows; er += 4)
-                exp_rows<4>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
+                exp_rows_bf16<4>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
             for (; er < rows; ++er)
-                exp_rows<1>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
+                exp_rows_bf16<1>(S + er * s.Tk, T, s.Tk, scale, P + er * s.Tk, probs != nullptr, inv + er);
             if (rows <
                 nb * kRows)  // the rows past T: zeros, not stale values, into the product (their results are dropped)
                 std::memset(P + rows * s.Tk, 0, static_cast<std::size_t>((nb * kRows - rows) * s.Tk) * 2);

@@ -168,6 +168,7 @@ __attribute__((target("amx-tile,amx-bf16"))) void context_pair_group(const std::
         _tile_stored(7, O + kRows * os + kRows, ob);
     }
 }
+
 }  // namespace
 
 __attribute__((target("amx-tile"))) void tiles_configure() {

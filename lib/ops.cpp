@@ -75,8 +75,8 @@ std::string cpu_isa_name() {
     }
 }
 
-// oneDNN 2.6's s8 matmul kernels multiply with vpmaddubsw below AVX-512 VNNI (its AVX2-VNNI builds of them are not
-// certain to avoid it either).
+// Below AVX-512 VNNI oneDNN 2.6's s8 matmul kernels saturate their 16-bit pair sums (measured at AVX2 and AVX512_CORE;
+// AVX2-VNNI is unverified here, so it is counted with them).
 bool int8_weights_7bit() {
     switch (dnnl::get_effective_cpu_isa()) {
         case dnnl::cpu_isa::avx512_core_vnni:
@@ -173,10 +173,10 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
         // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127], or
-        // [-63, 63] without VNNI: there oneDNN's s8 kernels multiply with vpmaddubsw, which adds pairs of u8 x s8
-        // products in saturating 16 bits (the s8 source shifted to u8 by 128): 2 x 255 x 127 overflows, 2 x 255 x
-        // 63 does not (the same 7-bit weights as oneDNN's own int8 convolutions there). Seen on ONEDNN_MAX_CPU_ISA=
-        // AVX2: errors of 18% of the output range instead of 1%.
+        // [-63, 63] without VNNI: there oneDNN's s8 kernels add pairs of u8 x s8 products in saturating 16 bits (the
+        // pattern of vpmaddubsw; the source as u8, shifted by 128): 2 x 255 x 127 overflows, 2 x 255 x 63 does not.
+        // Seen with ONEDNN_MAX_CPU_ISA=AVX2 and AVX512_CORE: errors of 18% of the output range instead of 1%
+        // (test_quantize; its full-scale case fails there with 8-bit weights).
         const int qmax = int8_weights_7bit() ? 63 : 127;
         wscale_.resize(N);
         std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);

@@ -200,7 +200,7 @@ TEST_CASE("INT8 linear layers against float64, each epilogue, and an MLP through
 
 TEST_CASE("INT8 linear with every product at full scale: exact, no 16-bit saturation on any instruction set") {
     // x rows of +1 and -1 quantise to +-127 (u8 255 and 1 in oneDNN's shifted source), weights of +-1 to the top
-    // code: without VNNI, pairs of 255 x 127 products overflowed vpmaddubsw's 16 bits.
+    // code: without VNNI, pairs of 255 x 127 products overflowed oneDNN's saturating 16-bit sums.
     const int M = 3, K = 64, N = 8;
     std::vector<float> x(static_cast<std::size_t>(M) * K), w(static_cast<std::size_t>(N) * K, 1.f);
     for (int k = 0; k < K; ++k) {
