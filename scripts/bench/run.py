@@ -14,6 +14,9 @@
    threads, so that load from other users of a shared machine hits both sides alike; a side's figure is
    the median over rounds of its per-process median_ms (and of its peak RSS). ORT always runs the fp32
    ONNX model; the precision column is vit's. A precision vit rejects is shown as "unsupported".
+   Rows with ISA AVX2 restrict vit alone (ONEDNN_MAX_CPU_ISA=AVX2: its AVX2 code path, ORT unrestricted); rows
+   with ISA AVX2-CPU run both sides on a CPU that looks AVX2-only (hide_avx512.c hides AVX-512/AMX/AVX-VNNI from
+   CPUID; needs the cpuid_fault CPU flag): the comparison an AVX2-only laptop or server would see.
 5. Peak RSS of `vit classify` on one real image with ViT-B/16 fp32 (/usr/bin/time -v).
 
 --quick: ViT-Ti/16 batch 1, one round, few iterations. Where torch (for a missing export) or node/npm are
@@ -44,6 +47,10 @@ NAMES = {"vit_b_16": "ViT-B/16", "vit_s_16": "ViT-S/16", "vit_ti_16": "ViT-Ti/16
 # A row's `isa` restricts vit's oneDNN to that instruction set (ORT is never restricted): the AVX2 code path
 # measured on an AVX-512 machine.
 ISA_ENV = "ONEDNN_MAX_CPU_ISA"
+# A row whose `isa` is AVX2_CPU runs both vit and ORT on a CPU that looks AVX2-only: hide_avx512.c, loaded with
+# LD_AUDIT, hides AVX-512, AMX and AVX-VNNI from CPUID for both processes (each picks its AVX2 code), the peer
+# comparison of an AVX2-only machine on an AVX-512 one. On a CPU without AVX-512 the rows run as they are.
+AVX2_CPU = "AVX2-CPU"
 
 
 class BenchError(Exception):
@@ -82,6 +89,7 @@ def machine_info():
     return {"model": fields.get("Model name", "unknown"), "cpus": fields.get("CPU(s)", str(os.cpu_count())),
             "threads_per_core": fields.get("Thread(s) per core", "?"),
             "avx2": "avx2" in flags, "avx512": avx512, "amx": sorted(f for f in flags if f.startswith("amx")),
+            "cpuid_fault": "cpuid_fault" in flags,
             "load": os.getloadavg()}
 
 
@@ -122,6 +130,37 @@ def ensure_ort(node_dir, quick):
     if p.returncode != 0:
         raise BenchError(f"onnxruntime-node does not load: {first_error_line(p.stderr)}")
     return modules
+
+
+def avx2_cpu_setup(info, tmp, ort_env):
+    """How to run a process on an AVX2-only view of this CPU: {"env": ..., "node_flags": [...], "how": str}."""
+    if not info["avx512"] and not info["amx"]:
+        return {"env": {}, "node_flags": [], "how": "this CPU has no AVX-512: rows run as they are"}
+    if not info["cpuid_fault"]:
+        raise BenchError("the CPU cannot make CPUID fault (no cpuid_fault flag), so AVX-512 cannot be hidden")
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if not cc:
+        raise BenchError("no C compiler for scripts/bench/hide_avx512.c")
+    so = os.path.join(tmp, "hide_avx512.so")
+    p = subprocess.run([cc, "-O2", "-shared", "-fPIC", os.path.join(HERE, "hide_avx512.c"), "-o", so],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise BenchError(f"hide_avx512.c does not build: {first_error_line(p.stderr)}")
+    env = {"LD_AUDIT": so}
+    # node resets or replaces the SIGSEGV handler in some versions (its WebAssembly trap handler): find flags
+    # with which it runs under the shim, and check that onnxruntime-node loads there
+    node_flags = None
+    if ort_env is not None:
+        for flags in (["--disable-wasm-trap-handler"], []):
+            q = subprocess.run(["node"] + flags + ["-e", "require('onnxruntime-node')"], capture_output=True,
+                               text=True, timeout=120, env=dict(ort_env, **env))
+            if q.returncode == 0:
+                node_flags = flags
+                break
+        if node_flags is None:
+            raise BenchError("node with onnxruntime-node does not run with hide_avx512.so")
+    return {"env": env, "node_flags": node_flags or [],
+            "how": "AVX-512, AMX and AVX-VNNI hidden from CPUID for vit and ORT (scripts/bench/hide_avx512.c)"}
 
 
 def have_torch():
@@ -208,17 +247,23 @@ def image_size(models, arch):
         return json.load(f)["model"]["image_size"]
 
 
-def bench_row(vit, models, row, a, ort_env):
+def bench_row(vit, models, row, a, ort_env, avx2_cpu=None):
     """R alternating rounds of ORT then vit; medians over rounds."""
     arch, batch, prec, isa = row
-    env = dict(a.vit_environ, **({ISA_ENV: isa} if isa else {}))
+    node = ["node"]
+    if isa == AVX2_CPU:
+        env = dict(a.vit_environ, **avx2_cpu["env"])
+        ort_env = ort_env and dict(ort_env, **avx2_cpu["env"])
+        node += avx2_cpu["node_flags"]
+    else:
+        env = dict(a.vit_environ, **({ISA_ENV: isa} if isa else {}))
     tag = f"{arch} b{batch} {prec}{' ' + isa if isa else ''}"
     ort, vitr, error = [], [], None
     for r in range(a.rounds):
         if error is not None:
             break
         if ort_env is not None:
-            ort.append(run_json(["node", os.path.join(HERE, "ort_bench.js"), os.path.join(models, f"{arch}.onnx"),
+            ort.append(run_json(node + [os.path.join(HERE, "ort_bench.js"), os.path.join(models, f"{arch}.onnx"),
                                  "--batch", str(batch), "--iterations", str(a.iterations), "--warmup",
                                  str(a.warmup), "--threads", str(a.threads), "--image-size",
                                  str(image_size(models, arch))], timeout=1800, env=ort_env))
@@ -228,7 +273,9 @@ def bench_row(vit, models, row, a, ort_env):
                                   str(batch), "--iterations", str(a.iterations), "--warmup", str(a.warmup),
                                   "--precision", prec, "--threads", str(a.threads), "--ops", "--format", "json"],
                                  timeout=1800, env=env))
-            log(f"{tag} round {r + 1}: vit {vitr[-1]['median_ms']:.1f} ms")
+            log(f"{tag} round {r + 1}: vit {vitr[-1]['median_ms']:.1f} ms ({vitr[-1].get('cpu_isa')})")
+            if isa == AVX2_CPU and vitr[-1].get("cpu_isa", "AVX2").startswith("AVX-512"):
+                raise BenchError(f"vit still ran {vitr[-1]['cpu_isa']} code with AVX-512 hidden")
         except BenchError as e:
             error = str(e)   # a precision vit rejects: no further rounds, and no ORT figure for the row
             ort = []
@@ -237,6 +284,7 @@ def bench_row(vit, models, row, a, ort_env):
     def med(rs, k):
         return statistics.median(x[k] for x in rs) if rs else None
     return {"arch": arch, "batch": batch, "precision": prec, "isa": isa, "error": error,
+            "vit_cpu_isa": vitr[0].get("cpu_isa") if vitr else None,
             "ort_ms": med(ort, "median_ms"), "vit_ms": med(vitr, "median_ms"),
             "ort_rss_mb": med(ort, "peak_rss_mb"), "vit_rss_mb": med(vitr, "peak_rss_mb"),
             "pass_over_linear": med(vitr, "pass_over_linear_median"),
@@ -303,7 +351,7 @@ def peak_for(peaks, isa):
     """The fp32 FMA peak of the code path a row runs: AVX2 when restricted to it, else the widest available."""
     if not peaks:
         return None, None
-    if isa and isa.upper().startswith("AVX2"):
+    if isa and isa.upper().startswith("AVX2"):   # ONEDNN_MAX_CPU_ISA=AVX2... and AVX2_CPU
         return peaks.get("avx2_gflops"), "AVX2"
     if peaks.get("avx512_gflops"):
         return peaks["avx512_gflops"], "AVX-512"
@@ -326,7 +374,9 @@ def fmt(v, spec=".1f"):
 
 
 def row_name(r):
-    return NAMES[r["arch"]] + (f" ({ISA_ENV}={r['isa']})" if r.get("isa") else "")
+    if r.get("isa") == AVX2_CPU:
+        return NAMES[r["arch"]] + " (AVX2-only CPU: both sides)"
+    return NAMES[r["arch"]] + (f" ({ISA_ENV}={r['isa']}, vit only)" if r.get("isa") else "")
 
 
 def med_gflops(r):
@@ -352,6 +402,8 @@ def print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check, co
           f"{', amx: ' + ' '.join(info['amx']) if info['amx'] else ''}")
     if a.vit_env:
         print(f"- vit environment: {' '.join(a.vit_env)}")
+    if info.get("avx2_cpu"):
+        print(f"- AVX2-only CPU rows: {info['avx2_cpu']}")
     print(f"- vit: {info['vit']}, copied to a scratch folder for the run")
     print(f"- load average at start: {' '.join(f'{x:.2f}' for x in info['load'])}")
     if rows:
@@ -390,8 +442,8 @@ def print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check, co
                 ratio_v = ort_img / vit_img if ort_img is not None else None
                 ratio = fmt(ratio_v, ".2f") + ("x" if ratio_v is not None else "")
                 goal = a.target if a.target is not None else (
-                    AVX2_TARGETS.get((r["arch"], b, r["precision"])) if r.get("isa") else
-                    TARGETS.get((r["arch"], b, r["precision"])))
+                    AVX2_TARGETS.get((r["arch"], b, r["precision"])) if r.get("isa") == AVX2_CPU else
+                    None if r.get("isa") else TARGETS.get((r["arch"], b, r["precision"])))
                 target = "—" if goal is None else f">= {goal:.2f}x" + ("" if ratio_v is None else
                                                                       (" met" if ratio_v >= goal else " missed"))
                 vit_cell, vit_rss = fmt(vit_img), fmt(r["vit_rss_mb"], ".0f") + " MB"
@@ -408,7 +460,7 @@ def print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check, co
         for r in rows:
             base = next((u for u in rows if not u.get("isa") and (u["arch"], u["batch"], u["precision"]) ==
                          (r["arch"], r["batch"], r["precision"])), None)
-            if r.get("isa") and base and r["vit_ms"] and base["vit_ms"]:
+            if r.get("isa") and r["isa"] != AVX2_CPU and base and r["vit_ms"] and base["vit_ms"]:
                 f = r["vit_ms"] / base["vit_ms"]
                 goal = ISA_TARGETS.get(r["precision"])
                 p_isa, _ = peak_for(peaks, r["isa"])
@@ -450,7 +502,7 @@ def print_report(info, a, parity_rows, rows, rss_row, skipped, fixture_check, co
 # Speed targets (ORT ms/img / vit ms/img) per (arch, batch, vit precision); rows without one are informative.
 TARGETS = {("vit_b_16", 1, "fp32"): 1.1, ("vit_b_16", 1, "bf16"): 2.1, ("vit_b_16", 1, "int8"): 3.3,
            ("vit_ti_16", 1, "fp32"): 1.2, ("vit_ti_16", 32, "fp32"): 1.25, ("vit_s_14_518", 1, "fp32"): 1.2}
-# Rows restricted to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2): issue 14's targets for AVX2-only machines.
+# Rows on an AVX2-only view of the CPU (AVX2_CPU, both sides): issue 14's targets for AVX2-only machines.
 AVX2_TARGETS = {("vit_b_16", 1, "fp32"): 1.1, ("vit_b_16", 1, "int8"): 1.8}
 # The AVX2 code path's time over the unrestricted one, per precision; cold-start wall times in ms.
 ISA_TARGETS = {"fp32": 1.15}
@@ -479,7 +531,7 @@ def main():
                     help="environment for the vit processes, e.g. OMP_WAIT_POLICY=passive (repeatable)")
     ap.add_argument("--json", help="also write all raw results here")
     ap.add_argument("--rows", help="comma-separated subset of the rows, as ARCH:BATCH:PRECISION[:ISA], e.g. "
-                    "vit_b_16:1:fp32:AVX2, or none: only the cold starts and the FMA peak (default: all; see run_all)")
+                    "vit_b_16:1:fp32:AVX2 (vit restricted to AVX2) or vit_b_16:1:int8:AVX2-CPU (both on an AVX2-only view of the CPU), or none: only the cold starts and the FMA peak (default: all; see run_all)")
     ap.add_argument("--no-peak", action="store_true", help="skip the FMA peak microbenchmark (fma_peak.cpp)")
     ap.add_argument("--cold-runs", type=int, default=20, help="hyperfine runs per cold-start case (0: skip them)")
     a = ap.parse_args()
@@ -504,6 +556,7 @@ def main():
         if os.path.exists(codecs):
             shutil.copy2(codecs, snap_dir)
         a.vit = shutil.copy2(a.vit, os.path.join(snap_dir, "vit"))
+        a.scratch = snap_dir
         ok = run_all(a, info)
     log(f"done in {time.time() - t_start:.0f} s")
     return 0 if ok else 1
@@ -519,7 +572,8 @@ def run_all(a, info):
                        ("vit_s_16", 1, "fp32", None), ("vit_ti_16", 1, "fp32", None), ("vit_ti_16", 32, "fp32", None),
                        ("vit_s_14_518", 1, "fp32", None),
                        ("vit_b_16", 1, "fp32", "AVX2"), ("vit_b_16", 1, "int8", "AVX2"),
-                       ("vit_b_16", 1, "bf16", "AVX2")]   # the last one must be refused: bf16 needs AVX-512
+                       ("vit_b_16", 1, "bf16", "AVX2"),   # must be refused: bf16 needs AVX-512
+                       ("vit_b_16", 1, "fp32", AVX2_CPU), ("vit_b_16", 1, "int8", AVX2_CPU)]
         if a.rows:
             rows_wanted = []
             for spec in ([] if a.rows == "none" else a.rows.split(",")):
@@ -562,8 +616,18 @@ def run_all(a, info):
             if p["precision"] == "fp32" and not p.get("max_abs_diff", 1e30) <= 1e-3 * max(p["max_abs_logit"], 1.0):
                 ok = False
                 log(f"parity FAILED for {p['arch']}: {p}")
+        avx2_cpu = None
+        if any(r[3] == AVX2_CPU for r in rows_wanted):
+            try:
+                avx2_cpu = avx2_cpu_setup(info, a.scratch, ort_env)
+                info["avx2_cpu"] = avx2_cpu["how"]
+                log(f"AVX2-only CPU rows: {avx2_cpu['how']}")
+            except (BenchError, subprocess.SubprocessError) as e:
+                skipped.append(f"the AVX2-only CPU rows ({e})")
         for row in rows_wanted:
-            rows.append(bench_row(a.vit, a.models, row, a, ort_env))
+            if row[3] == AVX2_CPU and avx2_cpu is None:
+                continue
+            rows.append(bench_row(a.vit, a.models, row, a, ort_env, avx2_cpu))
 
     rss_row = None
     if not a.quick and rows_wanted:
