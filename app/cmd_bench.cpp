@@ -134,9 +134,9 @@ int run_bench(const BenchOptions& o) {
         return kOk;
     }
     std::printf("model            %s\n", j["model"].get<std::string>().c_str());
-    std::printf("precision        %s%s, %d threads, batch %lld, CPU ISA %s\n", j["precision"].get<std::string>().c_str(),
-                weights_7bit ? " (7-bit weights: no AVX-512 VNNI)" : "", num_threads(), static_cast<long long>(B),
-                cpu_isa_name().c_str());
+    std::printf("precision        %s%s, %d threads, batch %lld, CPU ISA %s\n",
+                j["precision"].get<std::string>().c_str(), weights_7bit ? " (7-bit weights: no AVX-512 VNNI)" : "",
+                num_threads(), static_cast<long long>(B), cpu_isa_name().c_str());
     std::printf("load             %.1f ms\n", load_ms);
     std::printf("first inference  %.1f ms\n", first_ms);
     std::printf("per batch        median %.2f ms, p90 %.2f ms, p99 %.2f ms (%d iterations)\n", median, p90, p99,
