@@ -6,7 +6,7 @@
 // sums of y live in y itself between K blocks; the last K block adds the bias and applies the epilogue in registers.
 #include "gemm_avx2.hpp"
 
-#include "exp_simd.hpp"
+#include "activations_avx2.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -28,49 +28,11 @@ constexpr int kMr = 6, kNr = 16;
 constexpr int kKc = 256;           // K block: a panel's slice of kKc x 16 floats is 16 KiB
 constexpr std::int64_t kMc = 240;  // row block: x's slice of kMc x kKc floats is 240 KiB
 
-VIT_AVX2_INLINE __m256 exp_capped(__m256 x) { return simd::exp_avx2(_mm256_min_ps(x, _mm256_set1_ps(88.f))); }
-
-// 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7) as oneDNN's gelu_erf
-// (and quantize.cpp's int8 epilogue). The three activations here are intrinsics twins of quantize.cpp's scalar
-// polynomials on purpose: applying those (vectorised by the compiler) to the stored rows instead made ViT-B/16's
-// fc1 + GELU 20% slower on the AVX2 path (56.8 -> 68.3 ms per pass, ab_ops.sh, 3 rounds).
-VIT_AVX2_INLINE __m256 gelu_erf(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.f), one = _mm256_set1_ps(1.f);
-    const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752f));
-    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), z, one));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-    const __m256 e = simd::exp_avx2(_mm256_mul_ps(_mm256_xor_ps(z, sign), z));  // exp(-z²)
-    const __m256 erf_abs = _mm256_fnmadd_ps(_mm256_mul_ps(p, t), e, one);
-    const __m256 erf = _mm256_xor_ps(erf_abs, _mm256_and_ps(sign, x));  // erf is odd
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
-}
-
-// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x³), tanh(u) = 1 - 2 / (exp(2u) + 1).
-VIT_AVX2_INLINE __m256 gelu_tanh(__m256 x) {
-    const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f),
-                                   _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-    const __m256 e = exp_capped(_mm256_add_ps(u, u));
-    const __m256 two = _mm256_set1_ps(2.f);
-    const __m256 th1 = _mm256_sub_ps(two, _mm256_div_ps(two, _mm256_add_ps(e, _mm256_set1_ps(1.f))));  // 1 + tanh
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), th1);
-}
-
-// x sigmoid(1.702 x) = x / (1 + exp(-1.702 x)).
-VIT_AVX2_INLINE __m256 quick_gelu(__m256 x) {
-    const __m256 e = exp_capped(_mm256_mul_ps(_mm256_set1_ps(-1.702f), x));
-    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
-}
-
 template <Epilogue EP>
 VIT_AVX2_INLINE __m256 activate(__m256 v) {
-    if constexpr (EP == Epilogue::Gelu) return gelu_erf(v);
-    if constexpr (EP == Epilogue::GeluTanh) return gelu_tanh(v);
-    if constexpr (EP == Epilogue::QuickGelu) return quick_gelu(v);
+    if constexpr (EP == Epilogue::Gelu) return simd::gelu_erf_avx2(v);
+    if constexpr (EP == Epilogue::GeluTanh) return simd::gelu_tanh_avx2(v);
+    if constexpr (EP == Epilogue::QuickGelu) return simd::quick_gelu_avx2(v);
     return v;
 }
 

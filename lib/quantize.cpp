@@ -5,12 +5,15 @@
 // per call (simd_level(): what oneDNN may use, so ONEDNN_MAX_CPU_ISA=AVX2 times the AVX2 build here too).
 #include "quantize.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "activations_avx2.hpp"
 
 namespace vit::int8 {
 
@@ -154,8 +157,99 @@ VIT_ROW_KERNELS(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,avx512d
 VIT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 VIT_ROW_KERNELS(scalar, )
 
+// ------------------------------------------------------------------ requantisation in AVX2 intrinsics
+// The compiler's vectorisation of the row above spills its constants and blends its clamps: written out, the
+// re-quantising epilogue of ViT-B/16's fc1 (GELU) on the AVX2 path goes from ~0.5 ms to ~0.15 ms per call.
+
+#define VIT_AVX2_INLINE inline __attribute__((target("avx2,fma"), always_inline))
+
+template <Act A>
+VIT_AVX2_INLINE __m256 activate_avx2(__m256 v) {
+    if constexpr (A == Act::Gelu) return simd::gelu_erf_avx2(v);
+    if constexpr (A == Act::GeluTanh) return simd::gelu_tanh_avx2(v);
+    if constexpr (A == Act::QuickGelu) return simd::quick_gelu_avx2(v);
+    return v;
+}
+
+// Eight columns of v = act((acc + off) * xs * ws + b), the scalar row's formula.
+template <Act A, bool Off>
+VIT_AVX2_INLINE __m256 dequant8(const std::int32_t* acc, const std::int32_t* off, __m256 xs, const float* ws,
+                                const float* b) {
+    __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc));
+    if constexpr (Off) a = _mm256_add_epi32(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off)));
+    const __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), xs), _mm256_loadu_ps(ws));
+    return activate_avx2<A>(_mm256_add_ps(v, _mm256_loadu_ps(b)));
+}
+
+// Eight floats times inv, rounded half away from zero, as int32 (quantize_with's rounding).
+VIT_AVX2_INLINE __m256i round8(const float* x, __m256 inv) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+    const __m256 half = _mm256_or_ps(_mm256_set1_ps(0.5f), _mm256_and_ps(v, _mm256_set1_ps(-0.f)));
+    return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
+}
+
+template <Act A, bool Off>
+__attribute__((target("avx2,fma"))) void requantize_avx2(const std::int32_t* acc, const std::int32_t* off,
+                                                         std::int64_t N, float xs, const float* ws, const float* b,
+                                                         float* row, std::int8_t* q, float& scale, std::uint8_t flip) {
+    const __m256 xv = _mm256_set1_ps(xs), sign = _mm256_set1_ps(-0.f);
+    __m256 mxv = _mm256_setzero_ps();
+    std::int64_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+        const __m256 v = dequant8<A, Off>(acc + n, Off ? off + n : nullptr, xv, ws + n, b + n);
+        _mm256_storeu_ps(row + n, v);
+        mxv = _mm256_max_ps(mxv, _mm256_andnot_ps(sign, v));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, mxv);
+    float mx = 0;
+    for (float l : lanes) mx = std::max(mx, l);
+    for (; n < N; ++n) {
+        row[n] = activate<A>(static_cast<float>(Off ? acc[n] + off[n] : acc[n]) * xs * ws[n] + b[n]);
+        mx = std::max(mx, std::fabs(row[n]));
+    }
+    scale = mx > 0 ? mx / 127.f : 1.f;
+    const float inv = 1.f / scale;
+    const __m256 invv = _mm256_set1_ps(inv);
+    const __m256i flipv = _mm256_set1_epi8(static_cast<char>(flip));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undoes the packs' lane interleaving
+    for (n = 0; n + 32 <= N; n += 32) {
+        const __m256i s01 = _mm256_packs_epi32(round8(row + n, invv), round8(row + n + 8, invv));
+        const __m256i s23 = _mm256_packs_epi32(round8(row + n + 16, invv), round8(row + n + 24, invv));
+        const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(s01, s23), order);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + n), _mm256_xor_si256(bytes, flipv));
+    }
+    for (; n < N; ++n) {
+        const float v = row[n] * inv;
+        const auto i = static_cast<std::uint8_t>(static_cast<std::int32_t>(v + std::copysign(0.5f, v)));
+        q[n] = static_cast<std::int8_t>(i ^ flip);
+    }
+}
+
+template <Act A>
+void requantize_avx2(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
+                     const float* b, float* row, std::int8_t* q, float& scale, std::uint8_t flip) {
+    if (off) requantize_avx2<A, true>(acc, off, N, xs, ws, b, row, q, scale, flip);
+    else requantize_avx2<A, false>(acc, off, N, xs, ws, b, row, q, scale, flip);
+}
+
+void avx2_requantize_intrinsics(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs,
+                                const float* ws, const float* b, Act act, float* row, std::int8_t* q, float& scale,
+                                std::uint8_t flip) {
+    switch (act) {
+        case Act::None: requantize_avx2<Act::None>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
+        case Act::Gelu: requantize_avx2<Act::Gelu>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
+        case Act::GeluTanh: requantize_avx2<Act::GeluTanh>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
+        case Act::QuickGelu: requantize_avx2<Act::QuickGelu>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
+    }
+}
+
+constexpr RowKernels avx2_intrinsics_kernels{avx2_quantize, avx2_dequantize, avx2_requantize_intrinsics};
+
 const RowKernels& kernels(SimdLevel level) {
-    return level == SimdLevel::Avx512 ? avx512_kernels : level == SimdLevel::Avx2 ? avx2_kernels : scalar_kernels;
+    return level == SimdLevel::Avx512 ? avx512_kernels
+           : level == SimdLevel::Avx2 ? avx2_intrinsics_kernels
+                                      : scalar_kernels;
 }
 
 }  // namespace

@@ -140,6 +140,21 @@ TEST_CASE("dequantisation with bias, activation, residual and re-quantisation ag
                                    std::abs(q[m * N + n] - static_cast<int>(std::lround(ref[m * N + n] / qscale[m]))));
                 CHECK(off <= 1);
             }
+            // A u8 source's form (what the 7-bit weights path hands on): acc + acc_offset, bytes of q + 128.
+            std::vector<std::int32_t> offset(static_cast<std::size_t>(N)), shifted(acc.size());
+            for (std::int64_t n = 0; n < N; ++n) offset[n] = static_cast<std::int32_t>(n * 37 % 2001) - 1000;
+            for (std::int64_t i = 0; i < M * N; ++i) shifted[i] = acc[i] + offset[i % N];
+            std::vector<std::int8_t> q_s8(q.size()), q_u8(q.size());
+            std::vector<float> scale_s8(M), scale_u8(M);
+            int8::dequantize_requantize_rows(shifted.data(), M, N, xscale.data(), wscale.data(), b.data(), act,
+                                             q_s8.data(), scale_s8.data(), level);
+            int8::dequantize_requantize_rows(acc.data(), M, N, xscale.data(), wscale.data(), b.data(), act, q_u8.data(),
+                                             scale_u8.data(), level, offset.data(), true);
+            CHECK(scale_u8 == scale_s8);
+            int bad = 0;
+            for (std::size_t i = 0; i < q.size(); ++i)
+                bad += static_cast<std::uint8_t>(q_u8[i]) != (static_cast<std::uint8_t>(q_s8[i]) ^ 0x80);
+            CHECK(bad == 0);
         }
 }
 
