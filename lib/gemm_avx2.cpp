@@ -38,11 +38,11 @@ VIT_AVX2_INLINE __m256 activate(__m256 v) {
 
 // c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, kc] (row stride lda) · b [kc, 16]; where last, the bias
 // [16] is added and the activation applied before the store (a template parameter: the MR x 2 activations are then
-// straight-line code that the CPU overlaps). Where next is given, its kc lines of 64 bytes (the next panel slice) are
-// prefetched into L2 on the way: the weights come from memory, their first use would wait on it.
+// straight-line code that the CPU overlaps). The first pf lines of 64 bytes at next (this tile's share of the next
+// panel slice) are prefetched into L2 on the way: the weights come from memory, their first use would wait on it.
 template <int MR, Epilogue EP>
 VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int kc, float* c, std::int64_t ldc,
-                         bool load_c, bool last, const float* bias, const float* next) {
+                         bool load_c, bool last, const float* bias, const float* next, int pf) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
@@ -51,7 +51,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
     }
 #pragma GCC unroll 2
     for (int k = 0; k < kc; ++k) {
-        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kNr), _MM_HINT_T1);
+        if (k < pf) _mm_prefetch(reinterpret_cast<const char*>(next + k * kNr), _MM_HINT_T1);
         const __m256 b0 = _mm256_load_ps(b + k * kNr), b1 = _mm256_load_ps(b + k * kNr + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
@@ -76,7 +76,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
 }
 
 using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool,
-                           const float*, const float*);
+                           const float*, const float*, int);
 template <Epilogue EP>
 constexpr MicroTile kRowsTable[kMr + 1] = {nullptr,           micro_tile<1, EP>, micro_tile<2, EP>, micro_tile<3, EP>,
                                            micro_tile<4, EP>, micro_tile<5, EP>, micro_tile<6, EP>};
@@ -113,18 +113,24 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
             const float* next = p + 1 < p1    ? b + static_cast<std::size_t>(K) * kNr
                                 : k0 + kl < K ? pr.w + (static_cast<std::size_t>(p0) * K + k0 + kl) * kNr
                                               : nullptr;
+            // The next slice's lines, spread over the row block's micro-tiles: all of them from its first tile stalled
+            // that tile on the line fill buffers (ViT-B/16 fp32 on the AVX2 path: 174 -> 170 ms per pass).
+            const int tiles_here = static_cast<int>((m1 - m0 + kMr - 1) / kMr);
+            const int share = next ? (kl + tiles_here - 1) / tiles_here : 0;
             for (std::int64_t m = m0; m < m1; m += kMr) {
                 const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
-                const float* pf = m == m0 ? next : nullptr;
+                const int first = static_cast<int>((m - m0) / kMr) * share;
+                const int pf_lines = std::max(0, std::min(share, kl - first));
+                const float* pf = pf_lines > 0 ? next + static_cast<std::size_t>(first) * kNr : nullptr;
                 const float* a = pr.x + m * K + k0;
                 float* c = pr.y + m * N + n0;
                 if (nv == kNr) {
-                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias, pf);
+                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias, pf, pf_lines);
                     continue;
                 }
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0.f;
-                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias, pf);
+                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias, pf, pf_lines);
                 for (int r = 0; r < mr; ++r)
                     for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
             }
