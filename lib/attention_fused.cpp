@@ -144,7 +144,7 @@ void attention_fused(const float* qkv, std::int64_t B, std::int64_t T, std::int6
                                     std::to_string(scale) + " (> 0 expected)");
     if (B < 1 || T < 1 || H < 1) return;
     const Kernels& kern = level == SimdLevel::Avx512 ? kAvx512 : kAvx2;
-    const std::int64_t D = H * d, heads = B * H, R = kern.rows, W = kern.cols, Tp = round_up(T, 32);
+    const std::int64_t D = H * d, heads = B * H, R = kern.rows, W = kern.cols, Tp = round_up(T, W);
     const std::int64_t blocks = (T + R - 1) / R, kt_elems = d * Tp, head_elems = kt_elems + T * round_up(d, W);
     const std::int64_t s_elems = R * Tp + 16;  // a block's scores, and 16 for its row sums
     const int threads = omp_get_max_threads();
