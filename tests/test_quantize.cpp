@@ -71,6 +71,35 @@ TEST_CASE("the epilogue's activations match erf, tanh and exp") {
     CHECK(int8::quick_gelu(-1e4f) == doctest::Approx(0.0));
 }
 
+TEST_CASE("each instruction set's epilogue activations match erf, tanh and exp on [-20, 20] and in the far tails") {
+    const std::int64_t N = 400001;  // x = (n - 200000) * 1e-4, as above, through the vector kernels' dequantisation
+    std::vector<std::int32_t> acc(N);
+    for (std::int64_t n = 0; n < N; ++n) acc[n] = static_cast<std::int32_t>(n - 200000);
+    const std::vector<float> ones(N, 1.f), zeros(N, 0.f);
+    const float xscale = 1e-4f, tail_scale = 0.1f;
+    const std::vector<std::int32_t> tails{-100000, -1000, 1000, 100000, -100000, -1000, 1000, 100000};
+    for (SimdLevel level : levels())
+        for (auto act : {int8::Act::Gelu, int8::Act::GeluTanh, int8::Act::QuickGelu}) {
+            CAPTURE(static_cast<int>(level));
+            CAPTURE(static_cast<int>(act));
+            std::vector<float> y(N);
+            int8::dequantize_rows(acc.data(), 1, N, &xscale, ones.data(), zeros.data(), act, false, y.data(), level);
+            double e = 0;
+            for (std::int64_t n = 0; n < N; ++n)
+                e = std::max(e, std::fabs(y[n] - act_ref(act, static_cast<float>(acc[n]) * xscale)));
+            CHECK(e < 2e-6);
+            std::vector<float> t(tails.size());
+            int8::dequantize_rows(tails.data(), 1, static_cast<std::int64_t>(tails.size()), &tail_scale, ones.data(),
+                                  zeros.data(), act, false, t.data(), level);
+            for (std::size_t i = 0; i < t.size(); ++i) {
+                CAPTURE(tails[i]);
+                const double x = static_cast<float>(tails[i]) * tail_scale;
+                CHECK(std::isfinite(t[i]));
+                CHECK(std::fabs(t[i] - (x > 0 ? x : 0.0)) <= 1e-6 * std::fabs(x));
+            }
+        }
+}
+
 TEST_CASE("per-row quantisation on a worked example") {
     // Row 0: max |x| = 2.54, scale 0.02; row 1: all zero, scale 1; row 2: halves round away from zero.
     const float x[3][4] = {{2.54f, -1.f, 0.01f, -0.03f}, {0, 0, 0, 0}, {127.f, 0.5f, -0.5f, -127.f}};
