@@ -153,6 +153,16 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
         gemm_ = gemm_avx2::PackedWeights(w_nk, K, N);
         return;
     }
+    std::vector<std::int8_t> q;  // INT8: the quantised weights, [N, K]
+    if (precision_ == Precision::INT8) {
+        q = quantize_weights(w_nk);
+        // our u8 x s8 GEMM where oneDNN's ISA is AVX2 (its gemm:jit packs the weights on every call): 463-475
+        // GOP/s on ViT-B/16's shapes alone against oneDNN's 376-419 in a pass (2 threads)
+        if (u8_src_ && use_gemm_avx2() && K % 4 == 0) {
+            gemm_s8_ = gemm_avx2::PackedWeightsS8(q.data(), K, N);
+            return;
+        }
+    }
     // The weights layout is chosen once with a representative M; every later primitive is built for it.
     // Without AVX-512, oneDNN 2.6 runs f32 matmul as `gemm:jit`, whose speed depends on the weights' layout:
     // K x N row-major ("ab", what format_tag::any resolves to) reaches 50-92 GFLOP/s on ViT-B's shapes, the
@@ -172,28 +182,6 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     }
     weights_ = memory(pd.weights_desc(), rt.engine);
     if (precision_ == Precision::INT8) {
-        // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127], or
-        // [-63, 63] without VNNI: there oneDNN's s8 kernels add pairs of u8 x s8 products in saturating 16 bits (the
-        // pattern of vpmaddubsw; the source as u8, shifted by 128): 2 x 255 x 127 overflows, 2 x 255 x 63 does not.
-        // Seen with ONEDNN_MAX_CPU_ISA=AVX2 and AVX512_CORE: errors of 18% of the output range instead of 1%
-        // (test_quantize; its full-scale case fails there with 8-bit weights).
-        const int qmax = int8_weights_7bit() ? 63 : 127;
-        wscale_.resize(N);
-        std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);
-        for (int n = 0; n < N; ++n) {
-            float mx = 0;
-            for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w_nk[static_cast<std::size_t>(n) * K + k]));
-            const float sc = mx > 0 ? mx / static_cast<float>(qmax) : 1.f;
-            wscale_[n] = sc;
-            for (int k = 0; k < K; ++k)
-                q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
-                    std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
-        }
-        if (u8_src_) {
-            acc_offset_.assign(static_cast<std::size_t>(N), 0);
-            for (int n = 0; n < N; ++n)
-                for (int k = 0; k < K; ++k) acc_offset_[n] -= 128 * q[static_cast<std::size_t>(n) * K + k];
-        }
         memory user_w({{K, N}, dt::s8, tag::ba}, rt.engine, q.data());
         dnnl::reorder(user_w, weights_).execute(rt.stream, user_w, weights_);
     } else {
@@ -204,8 +192,36 @@ Linear::Linear(const float* w_nk, const float* bias, int K, int N, Epilogue ep, 
     rt.stream.wait();
 }
 
+std::vector<std::int8_t> Linear::quantize_weights(const float* w_nk) {
+    const int K = K_, N = N_;
+    // Symmetric per-output-channel weight quantisation: W[n, :] = wscale[n] * Wq[n, :], Wq in [-127, 127], or
+    // [-63, 63] without VNNI: there oneDNN's s8 kernels add pairs of u8 x s8 products in saturating 16 bits (the
+    // pattern of vpmaddubsw; the source as u8, shifted by 128): 2 x 255 x 127 overflows, 2 x 255 x 63 does not.
+    // Seen with ONEDNN_MAX_CPU_ISA=AVX2 and AVX512_CORE: errors of 18% of the output range instead of 1%
+    // (test_quantize; its full-scale case fails there with 8-bit weights). Our own AVX2 GEMM has the same limit.
+    const int qmax = int8_weights_7bit() ? 63 : 127;
+    wscale_.resize(N);
+    std::vector<std::int8_t> q(static_cast<std::size_t>(N) * K);
+    for (int n = 0; n < N; ++n) {
+        float mx = 0;
+        for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(w_nk[static_cast<std::size_t>(n) * K + k]));
+        const float sc = mx > 0 ? mx / static_cast<float>(qmax) : 1.f;
+        wscale_[n] = sc;
+        for (int k = 0; k < K; ++k)
+            q[static_cast<std::size_t>(n) * K + k] = static_cast<std::int8_t>(
+                std::lrint(w_nk[static_cast<std::size_t>(n) * K + k] / sc));
+    }
+    if (u8_src_) {
+        acc_offset_.assign(static_cast<std::size_t>(N), 0);
+        for (int n = 0; n < N; ++n)
+            for (int k = 0; k < K; ++k) acc_offset_[n] -= 128 * q[static_cast<std::size_t>(n) * K + k];
+    }
+    return q;
+}
+
 std::size_t Linear::weight_bytes() const {
     if (gemm_.data()) return gemm_.bytes();
+    if (!gemm_s8_.empty()) return gemm_s8_.bytes();
     return weights_ ? weights_.get_desc().get_size() : 0;
 }
 
@@ -254,8 +270,6 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
         gemm_avx2::gemm(x, M, gemm_, bias, gemm_epilogue(ep_), y);
         return;
     }
-    auto& rt = Runtime::get();
-    const Prim& p = prim(M);
     if (precision_ == Precision::INT8) {
         const float* xscale = nullptr;
         const std::int32_t* acc = quantized_matmul(x, M, &xscale);
@@ -263,6 +277,8 @@ void Linear::forward(const float* x, std::int64_t M, float* y) const {
                               y, simd_level(), offset());
         return;
     }
+    auto& rt = Runtime::get();
+    const Prim& p = prim(M);
     memory dst(p.dst_md, rt.engine, y);
     if (precision_ == Precision::BF16) {
         // Activations arrive as f32: convert once per call into a bf16 scratch buffer.
@@ -288,6 +304,10 @@ void Linear::check_int8(const char* what) const {
 }
 
 void Linear::int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* acc) const {
+    if (!gemm_s8_.empty()) {
+        gemm_avx2::gemm_u8s8(reinterpret_cast<const std::uint8_t*>(xq), M, gemm_s8_, acc);
+        return;
+    }
     auto& rt = Runtime::get();
     const Prim& p = prim(M);
     memory src(p.src_md, rt.engine, const_cast<std::int8_t*>(xq)), dst(p.dst_md, rt.engine, acc);

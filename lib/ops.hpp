@@ -14,6 +14,7 @@
 #include <dnnl.hpp>
 
 #include "gemm_avx2.hpp"
+#include "gemm_u8s8_avx2.hpp"
 #include "runtime.hpp"
 
 namespace vit {
@@ -66,7 +67,7 @@ public:
     void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void forward(const QuantizedRows& x, float* y) const;
     void prepare(std::int64_t M) const {  // builds forward(M)'s primitive without running it
-        if (!gemm_.data()) prim(M);
+        if (!gemm_.data() && gemm_s8_.empty()) prim(M);
     }
     // BF16 only (ops_bf16.cpp): x [M, K] already in bf16, no reorder; y f32 (epilogue as above) or bf16.
     void forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const;
@@ -99,11 +100,15 @@ private:
     // INT8: acc [M, N] = xq [M, K] · Wqᵀ in s32.
     void int8_matmul(const std::int8_t* xq, std::int64_t M, std::int32_t* acc) const;
     const std::int32_t* quantized_matmul(const float* x, std::int64_t M, const float** xscale) const;
+    // INT8: Wq [N, K] from W, and wscale_ (and acc_offset_ for a u8 source) set.
+    std::vector<std::int8_t> quantize_weights(const float* w_nk);
     void check_int8(const char* what) const;
 
     std::vector<float> wscale_;  // INT8: per-output-channel weight scales
     // F32 where oneDNN's ISA is AVX2 (no AVX-512): our GEMM's packed weights (gemm_avx2.hpp), no oneDNN matmul.
     gemm_avx2::PackedWeights gemm_;
+    // INT8 where oneDNN's ISA is AVX2: our u8 x s8 GEMM's packed weights (gemm_u8s8_avx2.hpp), no oneDNN matmul.
+    gemm_avx2::PackedWeightsS8 gemm_s8_;
     // INT8 without AVX-512 VNNI: the source as u8 (q + 128), corrected by acc_offset_[n] = -128 * sum_k Wq[n, k].
     // oneDNN's s8 x s8 gemm there recomputes that correction from the weights in a scalar loop on every call (13% of
     // ViT-B/16's int8 pass on the AVX2 path).
