@@ -8,10 +8,9 @@
 #include "gemm_avx2.hpp"
 
 #include "activations_avx2.hpp"
+#include "gemm_blocking.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -27,16 +26,8 @@ namespace {
 #define VIT_AVX2_INLINE inline __attribute__((target("avx2,fma"), always_inline))
 
 constexpr int kMr = 6, kNr = 16;
-// K block: a panel's slice of kc x 16 floats (64 bytes a line) fills half of L1 at most, where it stays while the
-// micro-tiles stream x past it: 384 with 48 KiB (ViT-B/16 fp32 AVX2 path 172 -> 165 ms per pass against 256; 512
-// no better), 256 with 32 KiB.
-int max_kc() {
-    static const int kc = [] {
-        const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-        return l1 >= 48 * 1024 ? 384 : 256;
-    }();
-    return kc;
-}
+// K block: a panel's slice of kc x 16 floats (64 bytes a K value): 384 with a 48 KiB L1, 256 with 32 KiB.
+int max_kc() { return slice_bytes_for_l1(384 * 64) / 64; }
 constexpr std::int64_t kMc = 240;  // row block: x's slice of kMc x kc floats is 240-360 KiB
 
 template <Epilogue EP>
@@ -124,15 +115,13 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
             const float* next = p + 1 < p1    ? b + static_cast<std::size_t>(K) * kNr
                                 : k0 + kl < K ? pr.w + (static_cast<std::size_t>(p0) * K + k0 + kl) * kNr
                                               : nullptr;
-            // The next slice's lines, spread over the row block's micro-tiles: all of them from its first tile stalled
-            // that tile on the line fill buffers (ViT-B/16 fp32 on the AVX2 path: 174 -> 170 ms per pass).
             const int tiles_here = static_cast<int>((m1 - m0 + kMr - 1) / kMr);
-            const int share = next ? (kl + tiles_here - 1) / tiles_here : 0;
             for (std::int64_t m = m0; m < m1; m += kMr) {
                 const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
-                const int first = static_cast<int>((m - m0) / kMr) * share;
-                const int pf_lines = std::max(0, std::min(share, kl - first));
-                const float* pf = pf_lines > 0 ? next + static_cast<std::size_t>(first) * kNr : nullptr;
+                const PrefetchShare ps = next ? prefetch_share(static_cast<int>((m - m0) / kMr), tiles_here, kl)
+                                              : PrefetchShare{};
+                const int pf_lines = ps.count;
+                const float* pf = pf_lines > 0 ? next + static_cast<std::size_t>(ps.first) * kNr : nullptr;
                 const float* a = pr.x + m * K + k0;
                 float* c = pr.y + m * N + n0;
                 if (nv == kNr) {
@@ -177,23 +166,8 @@ void gemm(const float* x, std::int64_t M, const PackedWeights& w, const float* b
     if (M <= 0 || w.N() <= 0) return;
     const Problem pr{x, M, w.K(), w.N(), w.data(), bias, ep, y};
     const int panels = (pr.N + kNr - 1) / kNr;
-    // Row blocks of whole micro-tiles; panel ranges, one per thread where the rows make one block.
-    const std::int64_t mblocks = (M + kMc - 1) / kMc;
-    const std::int64_t mrows = ((M + mblocks - 1) / mblocks + kMr - 1) / kMr * kMr;
-    const int threads = omp_get_max_threads();
-    const int nchunks = std::max(1, std::min(threads, panels));
-    const std::int64_t tasks = mblocks * nchunks;
-    const double flops = 2.0 * static_cast<double>(M) * pr.K * pr.N;
-#pragma omp parallel for schedule(static) \
-    num_threads(static_cast <int>(std::min <std::int64_t>(threads, tasks))) if (flops > 2e5 && threads > 1)
-    for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t mb = t / nchunks;
-        const int ch = static_cast<int>(t % nchunks);
-        const std::int64_t m0 = mb * mrows, m1 = std::min(M, m0 + mrows);
-        const int p0 = static_cast<int>(static_cast<std::int64_t>(panels) * ch / nchunks);
-        const int p1 = static_cast<int>(static_cast<std::int64_t>(panels) * (ch + 1) / nchunks);
-        if (m0 < m1 && p0 < p1) run_block(pr, m0, m1, p0, p1);
-    }
+    for_each_block(M, panels, kMc, kMr, 2.0 * static_cast<double>(M) * pr.K * pr.N,
+                   [&](std::int64_t m0, std::int64_t m1, int p0, int p1) { run_block(pr, m0, m1, p0, p1); });
 }
 
 }  // namespace vit::gemm_avx2

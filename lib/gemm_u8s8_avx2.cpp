@@ -5,9 +5,9 @@
 // multiply instructions.
 #include "gemm_u8s8_avx2.hpp"
 
+#include "gemm_blocking.hpp"
+
 #include <immintrin.h>
-#include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -25,14 +25,8 @@ namespace {
 constexpr int kMr = 4, kNr = 16, kGroup = 4;  // rows per micro-tile, columns per panel, K values per group
 constexpr std::int64_t kMc = 240;             // row block: x's slice of kMc x kc bytes stays in L2
 
-// K values per block: the panel slice (kc x 16 bytes) fills half of L1 at most.
-int max_kc() {
-    static const int kc = [] {
-        const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-        return l1 >= 48 * 1024 ? 1536 : 1024;
-    }();
-    return kc;
-}
+// K values per block: the panel slice is kc x 16 bytes (16-24 KiB).
+int max_kc() { return slice_bytes_for_l1(1536 * 16) / 16; }
 
 // c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, 4 kq] (row stride lda) · b [kq groups of 16 x 4]; the
 // first pf lines of 64 bytes at next (this tile's share of the next panel slice) are prefetched into L2.
@@ -96,14 +90,13 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
             const std::int8_t* next = p + 1 < p1    ? b + panel_bytes
                                       : k0 + kl < K ? pr.w + p0 * panel_bytes + static_cast<std::size_t>(k0 + kl) * kNr
                                                     : nullptr;
-            // the next slice's kq lines of 64 bytes, spread over the row block's micro-tiles
             const int tiles_here = static_cast<int>((m1 - m0 + kMr - 1) / kMr);
-            const int share = next ? (kq + tiles_here - 1) / tiles_here : 0;
             for (std::int64_t m = m0; m < m1; m += kMr) {
                 const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
-                const int first = static_cast<int>((m - m0) / kMr) * share;
-                const int pf_lines = std::max(0, std::min(share, kq - first));
-                const std::int8_t* pf = pf_lines > 0 ? next + static_cast<std::size_t>(first) * 64 : nullptr;
+                const PrefetchShare ps = next ? prefetch_share(static_cast<int>((m - m0) / kMr), tiles_here, kq)
+                                              : PrefetchShare{};
+                const int pf_lines = ps.count;
+                const std::int8_t* pf = pf_lines > 0 ? next + static_cast<std::size_t>(ps.first) * 64 : nullptr;
                 const std::uint8_t* a = pr.x + m * K + k0;
                 std::int32_t* c = pr.acc + m * N + n0;
                 if (nv == kNr) {
@@ -151,22 +144,8 @@ void gemm_u8s8(const std::uint8_t* x, std::int64_t M, const PackedWeightsS8& w, 
     if (M <= 0 || w.empty()) return;
     const Problem pr{x, M, w.K(), w.N(), w.data(), acc};
     const int panels = (pr.N + kNr - 1) / kNr;
-    const std::int64_t mblocks = (M + kMc - 1) / kMc;
-    const std::int64_t mrows = ((M + mblocks - 1) / mblocks + kMr - 1) / kMr * kMr;
-    const int threads = omp_get_max_threads();
-    const int nchunks = std::max(1, std::min(threads, panels));
-    const std::int64_t tasks = mblocks * nchunks;
-    const double ops = 2.0 * static_cast<double>(M) * pr.K * pr.N;
-#pragma omp parallel for schedule(static) \
-    num_threads(static_cast <int>(std::min <std::int64_t>(threads, tasks))) if (ops > 2e5 && threads > 1)
-    for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t mb = t / nchunks;
-        const int ch = static_cast<int>(t % nchunks);
-        const std::int64_t m0 = mb * mrows, m1 = std::min(M, m0 + mrows);
-        const int p0 = static_cast<int>(static_cast<std::int64_t>(panels) * ch / nchunks);
-        const int p1 = static_cast<int>(static_cast<std::int64_t>(panels) * (ch + 1) / nchunks);
-        if (m0 < m1 && p0 < p1) run_block(pr, m0, m1, p0, p1);
-    }
+    for_each_block(M, panels, kMc, kMr, 2.0 * static_cast<double>(M) * pr.K * pr.N,
+                   [&](std::int64_t m0, std::int64_t m1, int p0, int p1) { run_block(pr, m0, m1, p0, p1); });
 }
 
 }  // namespace vit::gemm_avx2
