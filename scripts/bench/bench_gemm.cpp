@@ -1,6 +1,7 @@
 // Not a test: GFLOP/s of the f32 linear layers' two AVX2 paths on ViT shapes, alternating within one process so that
 // a shared machine's load falls on both: oneDNN's matmul as Linear built it before gemm_avx2 (weights "ba", bias,
-// the epilogue as post-ops) and gemm_avx2 (lib/gemm_avx2.hpp). Run with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU.
+// the epilogue as post-ops) and gemm_avx2 (lib/gemm_avx2.hpp); then GOP/s of the int8 ones (oneDNN's u8 x s8 matmul
+// and gemm_u8s8). Run with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU.
 //   bench_gemm [threads] [rounds] [peak GFLOP/s for the % column]   (scripts/bench/gemm.sh runs it)
 #include <dnnl.hpp>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "gemm_avx2.hpp"
+#include "gemm_u8s8_avx2.hpp"
 
 namespace {
 
@@ -89,4 +91,39 @@ int main(int argc, char** argv) {
         std::printf("\n");
     }
     std::printf("(GFLOP/s, best of %d rounds; %%peak columns: oneDNN, gemm_avx2; %d threads)\n", rounds, threads);
+
+    // int8 on the AVX2 path: u8 source x s8 weights (7 bits) -> s32, oneDNN's matmul as Linear built it before
+    // (weights "ba") against gemm_u8s8; the multiply-adds counted as 2 ops, as above.
+    std::printf("\n%-18s %10s %10s %8s\n", "int8 shape", "oneDNN", "gemm_u8s8", "ratio");
+    for (const Shape& s : shapes) {
+        if (s.K % 4 != 0) continue;
+        std::vector<std::uint8_t> x(static_cast<std::size_t>(s.M) * s.K);
+        std::vector<std::int8_t> w(static_cast<std::size_t>(s.N) * s.K);
+        std::vector<std::int32_t> acc(static_cast<std::size_t>(s.M) * s.N);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::uint8_t>(i * 37 % 256);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<std::int8_t>(static_cast<int>(i * 11 % 127) - 63);
+        const vit::gemm_avx2::PackedWeightsS8 packed(w.data(), s.K, s.N);
+        const dnnl::memory::desc src_md({s.M, s.K}, dt::u8, tag::ab), w_md({s.K, s.N}, dt::s8, tag::ba),
+            dst_md({s.M, s.N}, dt::s32, tag::ab);
+        const dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), eng));
+        dnnl::memory xm(src_md, eng, x.data()), wm(w_md, eng, w.data()), ym(dst_md, eng, acc.data());
+        const double ops = 2.0 * static_cast<double>(s.M) * s.K * s.N;
+        const int reps = std::max(3, static_cast<int>(4e9 / ops));
+        double best[2] = {1e30, 1e30};
+        for (int r = 0; r < rounds; ++r)
+            for (int side = 0; side < 2; ++side)
+                for (int rep = -1; rep < reps; ++rep) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    if (side == 0) {
+                        mm.execute(strm, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+                        strm.wait();
+                    } else {
+                        vit::gemm_avx2::gemm_u8s8(x.data(), s.M, packed, acc.data());
+                    }
+                    if (rep >= 0) best[side] = std::min(best[side], seconds_since(t0));
+                }
+        const double g0 = ops / best[0] * 1e-9, g1 = ops / best[1] * 1e-9;
+        std::printf("%-18s %10.1f %10.1f %7.2fx\n", s.name, g0, g1, g1 / g0);
+    }
+    std::printf("(GOP/s, best of %d rounds; %d threads)\n", rounds, threads);
 }
