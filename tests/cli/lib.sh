@@ -38,12 +38,13 @@ record_of() { jq -r --arg p "$2" 'select(.path == $p) | if .error then .error el
 # and its quarantine makes peak RSS meaningless.
 under_asan() { ldd "$VIT" 2>/dev/null | grep -q libasan || nm -D "$VIT" 2>/dev/null | grep -q __asan_init; }
 
-# waits_for SECONDS COMMAND...: polls COMMAND every 0.05 s until it succeeds; false after SECONDS.
+# waits_for SECONDS COMMAND...: polls COMMAND every 0.05 s until it succeeds; false after SECONDS of wall time
+# (counted by the clock, not by polls: each poll forks, and on a loaded machine 20 polls took far more than a second).
 waits_for() {
-  local limit=$1 i
+  local end=$((SECONDS + $1))
   shift
-  for ((i = 0; i < limit * 20; i++)); do "$@" && return 0; sleep 0.05; done
-  return 1
+  while ((SECONDS < end)); do "$@" && return 0; sleep 0.05; done
+  "$@"
 }
 
 # True once process PID catches SIGTERM (bit 15 of SigCgt in /proc/PID/status).
