@@ -102,7 +102,8 @@ void Attention::prepare(std::int64_t B, std::int64_t T) const {
     }
 }
 
-void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const {
+void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx,
+                        std::int64_t queries) const {
     const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
         return "attention " + std::to_string(H_) + " heads x " + std::to_string(d_) + ", " + std::to_string(T) +
                " tokens [" + std::to_string(B) + " images]";
@@ -112,7 +113,7 @@ void Attention::forward(const float* qkv, std::int64_t B, std::int64_t T, float*
         return;
     }
     if (const SimdLevel level = simd_level(); level != SimdLevel::Scalar) {
-        attention_fused(qkv, B, T, H_, d_, scale_, probs, ctx, level);
+        attention_fused(qkv, B, T, H_, d_, scale_, probs, ctx, level, probs ? T : queries);
         return;
     }
     auto& rt = Runtime::get();

@@ -136,16 +136,20 @@ void pack_v(const float* v, std::int64_t ld, std::int64_t T, std::int64_t d, std
 }  // namespace
 
 void attention_fused(const float* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, float scale,
-                     float* probs, float* ctx, SimdLevel level) {
+                     float* probs, float* ctx, SimdLevel level, std::int64_t queries) {
     if (level != SimdLevel::Avx512 && level != SimdLevel::Avx2)
         throw std::logic_error("attention_fused needs AVX-512 or AVX2 kernels");
     if (d < 1 || !(scale > 0))
         throw std::invalid_argument("attention_fused: head dim " + std::to_string(d) + " (>= 1 expected) or scale " +
                                     std::to_string(scale) + " (> 0 expected)");
     if (B < 1 || T < 1 || H < 1) return;
+    if (queries < 0) queries = T;
+    if (queries < 1 || queries > T || (probs && queries < T))
+        throw std::invalid_argument("attention_fused: " + std::to_string(queries) + " query tokens of " +
+                                    std::to_string(T) + (probs ? " with probabilities (all T expected)" : ""));
     const Kernels& kern = level == SimdLevel::Avx512 ? kAvx512 : kAvx2;
     const std::int64_t D = H * d, heads = B * H, R = kern.rows, W = kern.cols, Tp = round_up(T, W);
-    const std::int64_t blocks = (T + R - 1) / R, kt_elems = d * Tp, head_elems = kt_elems + T * round_up(d, W);
+    const std::int64_t blocks = (queries + R - 1) / R, kt_elems = d * Tp, head_elems = kt_elems + T * round_up(d, W);
     const std::int64_t s_elems = R * Tp + 16;  // a block's scores, and 16 for its row sums
     const int threads = omp_get_max_threads();
     thread_local std::vector<float> buf;  // per thread: Kᵀ and V of its current head, its scores and row sums
@@ -165,7 +169,7 @@ void attention_fused(const float* qkv, std::int64_t B, std::int64_t T, std::int6
         std::int64_t packed = -1;
         for (std::int64_t item = items * t / nt; item < items * (t + 1) / nt; ++item) {
             const std::int64_t bh = item / blocks, b = bh / H, h = bh % H, r0 = item % blocks * R;
-            const std::int64_t rows = std::min(R, T - r0);
+            const std::int64_t rows = std::min(R, queries - r0);
             if (bh != packed) {
                 const float* head = qkv + b * T * 3 * D + h * d;  // q of (b, h) at token 0
                 pack_kt(head + D, 3 * D, T, d, Tp, W, kt);

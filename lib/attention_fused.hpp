@@ -17,8 +17,10 @@ namespace vit {
 
 // qkv [B, T, 3, H, d] -> ctx [B, T, H, d] = softmax(Q·Kᵀ·scale)·V per (image, head), in f32. `probs`: null, or
 // B*H*T*T floats that receive the probabilities [B, H, T, T] (for the attention sink). `level`: Avx512 or Avx2
-// (the CPU must have it); scale > 0.
+// (the CPU must have it); scale > 0. `queries` (1..T, or -1 for T): only the first `queries` tokens of each image
+// attend (their ctx rows are written, the others left as they are; keys and values are still all T tokens): the
+// last block, whose output only the class and other prefix tokens carry on. Needs probs null when below T.
 void attention_fused(const float* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d, float scale,
-                     float* probs, float* ctx, SimdLevel level);
+                     float* probs, float* ctx, SimdLevel level, std::int64_t queries = -1);
 
 }  // namespace vit

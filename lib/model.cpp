@@ -112,7 +112,8 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
         w.attn_bf16.forward(qkvb.data(), B, T, sink ? probs.data() : nullptr, hb.data());
         from_bf16(hb.data(), M * D, h.data());  // h = attention(q, k, v)   [B, T, D]
     } else {
-        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data());  // h = attention(q, k, v)
+        // h = attention(q, k, v); the last block (n > 0) needs only its first n tokens' rows
+        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data(), n > 0 && !sink ? n : -1);
     }
     if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();

@@ -161,7 +161,10 @@ public:
     Attention() = default;
     Attention(int num_heads, int head_dim, float scale, std::int64_t block_rows = kAttentionBlockRows,
               std::int64_t whole_tokens = kAttentionWholeTokens);
-    void forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx) const;
+    // `queries` (-1: all T): only the first `queries` tokens of each image need their ctx rows (the last block);
+    // a hint, the other paths compute all rows.
+    void forward(const float* qkv, std::int64_t B, std::int64_t T, float* probs, float* ctx,
+                 std::int64_t queries = -1) const;
     // Builds the primitives forward(B, T) will use (their JIT kernels included) without running them.
     void prepare(std::int64_t B, std::int64_t T) const;
 

@@ -78,6 +78,47 @@ TEST_CASE("attention_fused against float64 attention at every SIMD level this CP
     }
 }
 
+TEST_CASE("attention_fused for the first tokens only (the last block): their rows exact, the others untouched") {
+    const std::int64_t B = 2, T = 197, H = 3, d = 64, D = H * d;
+    const float scale = 0.125f;
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> dist(-2.f, 2.f);
+    std::vector<float> qkv(static_cast<std::size_t>(B * T * 3 * D));
+    for (auto& x : qkv) x = dist(rng);
+    const SimdLevel top = simd_level();
+    for (SimdLevel level : {SimdLevel::Avx2, SimdLevel::Avx512}) {
+        if (static_cast<int>(level) > static_cast<int>(top)) continue;
+        std::vector<float> all(static_cast<std::size_t>(B * T * D));
+        attention_fused(qkv.data(), B, T, H, d, scale, nullptr, all.data(), level);
+        for (std::int64_t n : {1, 2, 5, 7, 13}) {  // one, a class and distillation token, a tile and a bit
+            CAPTURE(static_cast<int>(level));
+            CAPTURE(n);
+            std::vector<float> few(all.size(), 7.f);
+            attention_fused(qkv.data(), B, T, H, d, scale, nullptr, few.data(), level, n);
+            int wrong = 0, touched = 0;
+            for (std::int64_t b = 0; b < B; ++b)
+                for (std::int64_t t = 0; t < T; ++t)
+                    for (std::int64_t c = 0; c < D; ++c) {
+                        const std::size_t i = static_cast<std::size_t>((b * T + t) * D + c);
+                        if (t < n) wrong += few[i] != all[i];  // the same items, bit for bit
+                        else touched += few[i] != 7.f;
+                    }
+            CHECK(wrong == 0);
+            CHECK(touched == 0);
+        }
+    }
+    std::vector<float> probs(static_cast<std::size_t>(B * H * T * T)), ctx(static_cast<std::size_t>(B * T * D));
+    const SimdLevel any = top == SimdLevel::Scalar ? SimdLevel::Avx2 : top;
+    if (top != SimdLevel::Scalar) {
+        CHECK_THROWS_AS(attention_fused(qkv.data(), B, T, H, d, scale, probs.data(), ctx.data(), any, 1),
+                        std::invalid_argument);  // probabilities need every row
+        CHECK_THROWS_AS(attention_fused(qkv.data(), B, T, H, d, scale, nullptr, ctx.data(), any, T + 1),
+                        std::invalid_argument);
+        CHECK_THROWS_AS(attention_fused(qkv.data(), B, T, H, d, scale, nullptr, ctx.data(), any, 0),
+                        std::invalid_argument);
+    }
+}
+
 TEST_CASE("attention_fused refuses a scalar level, an empty head and a scale that is not positive") {
     std::vector<float> qkv(3 * 8 * 2, 0.f), ctx(8 * 2, 0.f);
     CHECK_THROWS_AS(attention_fused(qkv.data(), 1, 2, 1, 8, 0.1f, nullptr, ctx.data(), SimdLevel::Scalar),
