@@ -192,15 +192,19 @@ bool amx_attention_available() {
 }
 
 void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d,
-                   float scale, float* probs, std::uint16_t* ctx) {
+                   float scale, float* probs, std::uint16_t* ctx, std::int64_t queries) {
     if (!amx_attention_available()) throw std::logic_error("attention_amx called on a CPU without usable AMX-BF16");
     if (d < 1 || d > kAmxMaxHeadDim || !(scale > 0))
         throw std::invalid_argument("attention_amx: head dim " + std::to_string(d) + " (1.." +
                                     std::to_string(kAmxMaxHeadDim) + " expected) or scale " + std::to_string(scale) +
                                     " (> 0 expected)");
     if (B < 1 || T < 1 || H < 1) return;
+    if (queries < 0) queries = T;
+    if (queries < 1 || queries > T || (probs && queries < T))
+        throw std::invalid_argument("attention_amx: " + std::to_string(queries) + " query tokens of " +
+                                    std::to_string(T) + (probs ? " with probabilities (all T expected)" : ""));
     const Shape s = shape_of(T, d);
-    const std::int64_t D = H * d, heads = B * H, blocks = (T + kRows - 1) / kRows, nkc = s.dk / kDepth;
+    const std::int64_t D = H * d, heads = B * H, blocks = (queries + kRows - 1) / kRows, nkc = s.dk / kDepth;
     // An item is two blocks of 16 queries where the queries of both fit the tiles (each K and V tile then serves 32
     // queries: a head's packed K and V, 56 KB at ViT-B's 197 x 64, stream from L2), else one; a head's last item
     // may have one block.
@@ -232,7 +236,7 @@ void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std
         std::int64_t packed = -1;
         for (std::int64_t item = items * t / nt; item < items * (t + 1) / nt; ++item) {
             const std::int64_t bh = item / items_per_head, b = bh / H, h = bh % H;
-            const std::int64_t r0 = item % items_per_head * rows_max, rows = std::min(rows_max, T - r0);
+            const std::int64_t r0 = item % items_per_head * rows_max, rows = std::min(rows_max, queries - r0);
             const std::int64_t nb = (rows + kRows - 1) / kRows;
             if (bh != packed) {
                 const std::uint16_t* head = qkv + b * T * 3 * D + h * d;  // q of (b, h) at token 0

@@ -25,8 +25,9 @@ bool amx_attention_available();
 // qkv [B, T, 3, H, d] bf16 -> ctx [B, T, H, d] bf16 = softmax(Q·Kᵀ·scale)·V per (image, head), with f32 scores,
 // exponentials and accumulation; the unnormalised exponentials are rounded to bf16 for the product with V and the
 // row sums divide its result. `probs`: null, or B*H*T*T floats that receive the f32 probabilities [B, H, T, T] (for
-// the attention sink). Requires amx_attention_available(), d <= kAmxMaxHeadDim and scale > 0.
+// the attention sink). Requires amx_attention_available(), d <= kAmxMaxHeadDim and scale > 0. `queries` as in
+// attention_fused (attention_fused.hpp): only the first `queries` tokens of each image attend (the last block).
 void attention_amx(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t d,
-                   float scale, float* probs, std::uint16_t* ctx);
+                   float scale, float* probs, std::uint16_t* ctx, std::int64_t queries = -1);
 
 }  // namespace vit

@@ -280,13 +280,13 @@ void AttentionBf16::prepare(std::int64_t B, std::int64_t T) const {
     if (!on_amx()) prims(B, T);
 }
 
-void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs,
-                            std::uint16_t* ctx) const {
+void AttentionBf16::forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs, std::uint16_t* ctx,
+                            std::int64_t queries) const {
     const op_profile::Scope timing(op_profile::Kind::Attention, [&] {
         return "attention bf16 " + std::string(on_amx() ? "(AMX) " : "") + std::to_string(H_) + " heads x " +
                std::to_string(d_) + ", " + std::to_string(T) + " tokens [" + std::to_string(B) + " images]";
     });
-    if (on_amx()) return attention_amx(qkv, B, T, H_, d_, scale_, probs, ctx);
+    if (on_amx()) return attention_amx(qkv, B, T, H_, d_, scale_, probs, ctx, probs ? T : queries);
     auto& rt = Runtime::get();
     const std::int64_t H = H_, d = d_, D = H * d, S = B * H * T * T;
     thread_local std::vector<std::uint16_t> heads, probs_bf16;  // q, k, v [B, H, T, d]; P [B, H, T, T]

@@ -34,7 +34,9 @@ class AttentionBf16 {
 public:
     AttentionBf16() = default;
     AttentionBf16(int num_heads, int head_dim, float scale) : H_(num_heads), d_(head_dim), scale_(scale) {}
-    void forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs, std::uint16_t* ctx) const;
+    // `queries`: as in Attention::forward (a hint: the AMX kernel computes only those rows, the others all).
+    void forward(const std::uint16_t* qkv, std::int64_t B, std::int64_t T, float* probs, std::uint16_t* ctx,
+                 std::int64_t queries = -1) const;
     void prepare(std::int64_t B, std::int64_t T) const;
 
 private:

@@ -110,3 +110,46 @@ TEST_CASE("attention_amx refuses head dims it has no tiles for, and a scale that
     CHECK_THROWS_AS(attention_amx(qkv.data(), 1, 2, 1, 0, 0.1f, nullptr, ctx.data()), std::invalid_argument);
     CHECK_THROWS_AS(attention_amx(qkv.data(), 1, 2, 1, 64, 0.f, nullptr, ctx.data()), std::invalid_argument);
 }
+
+TEST_CASE("attention_amx for the first tokens only (the last block): their rows exact, the others untouched") {
+    if (!amx_attention_available()) {
+        MESSAGE("skipped: no usable AMX-BF16 on this CPU (" << cpu_isa_name() << ")");
+        return;
+    }
+    for (const std::int64_t d : {64, 96}) {  // two 16-row blocks per item, and one
+        const std::int64_t B = 2, T = 197, H = 2, D = H * d;
+        std::vector<std::uint16_t> qkv(static_cast<std::size_t>(B * T * 3 * D));
+        std::uint32_t seed = 11;
+        for (auto& v : qkv) {  // bf16 of values in [-2, 2)
+            seed = seed * 1664525u + 1013904223u;
+            const float f = -2.f + 4.f * static_cast<float>(seed >> 8) / static_cast<float>(1u << 24);
+            std::uint32_t bits;
+            std::memcpy(&bits, &f, sizeof bits);
+            v = static_cast<std::uint16_t>(bits >> 16);
+        }
+        std::vector<std::uint16_t> all(static_cast<std::size_t>(B * T * D));
+        attention_amx(qkv.data(), B, T, H, d, 0.125f, nullptr, all.data());
+        for (const std::int64_t n : {1, 2, 17, 33}) {
+            CAPTURE(d);
+            CAPTURE(n);
+            std::vector<std::uint16_t> few(all.size(), 0x7777);
+            attention_amx(qkv.data(), B, T, H, d, 0.125f, nullptr, few.data(), n);
+            int wrong = 0, touched = 0;
+            for (std::int64_t b = 0; b < B; ++b)
+                for (std::int64_t t = 0; t < T; ++t)
+                    for (std::int64_t c = 0; c < D; ++c) {
+                        const std::size_t i = static_cast<std::size_t>((b * T + t) * D + c);
+                        if (t < n) wrong += few[i] != all[i];
+                        else touched += few[i] != 0x7777;
+                    }
+            CHECK(wrong == 0);
+            CHECK(touched == 0);
+        }
+        std::vector<float> probs(static_cast<std::size_t>(B * H * T * T));
+        std::vector<std::uint16_t> ctx(all.size());
+        CHECK_THROWS_AS(attention_amx(qkv.data(), B, T, H, d, 0.125f, probs.data(), ctx.data(), 1),
+                        std::invalid_argument);
+        CHECK_THROWS_AS(attention_amx(qkv.data(), B, T, H, d, 0.125f, nullptr, ctx.data(), T + 1),
+                        std::invalid_argument);
+    }
+}
