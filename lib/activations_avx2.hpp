@@ -57,6 +57,17 @@ VIT_AVX2_ACT __m256 quick_gelu_avx2(__m256 x) {
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
 }
 
+// The activation named K, an enumerator of either epilogue enum (gemm_avx2::Epilogue, int8::Act: both name Gelu,
+// GeluTanh and QuickGelu); any other value (None, Residual) is the identity.
+template <auto K>
+VIT_AVX2_ACT __m256 activate_avx2(__m256 v) {
+    using E = decltype(K);
+    if constexpr (K == E::Gelu) return gelu_erf_avx2(v);
+    if constexpr (K == E::GeluTanh) return gelu_tanh_avx2(v);
+    if constexpr (K == E::QuickGelu) return quick_gelu_avx2(v);
+    return v;
+}
+
 #undef VIT_AVX2_ACT
 
 }  // namespace vit::simd

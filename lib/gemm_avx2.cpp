@@ -23,20 +23,11 @@ namespace vit::gemm_avx2 {
 namespace {
 
 #define VIT_AVX2 __attribute__((target("avx2,fma")))
-#define VIT_AVX2_INLINE inline __attribute__((target("avx2,fma"), always_inline))
 
 constexpr int kMr = 6, kNr = 16;
 // K block: a panel's slice of kc x 16 floats (64 bytes a K value): 384 with a 48 KiB L1, 256 with 32 KiB.
 int max_kc() { return slice_bytes_for_l1(384 * 64) / 64; }
 constexpr std::int64_t kMc = 240;  // row block: x's slice of kMc x kc floats is 240-360 KiB
-
-template <Epilogue EP>
-VIT_AVX2_INLINE __m256 activate(__m256 v) {
-    if constexpr (EP == Epilogue::Gelu) return simd::gelu_erf_avx2(v);
-    if constexpr (EP == Epilogue::GeluTanh) return simd::gelu_tanh_avx2(v);
-    if constexpr (EP == Epilogue::QuickGelu) return simd::quick_gelu_avx2(v);
-    return v;
-}
 
 // c [MR, 16] (row stride ldc) = (load_c ? c : 0) + a [MR, kc] (row stride lda) · b [kc, 16]; where last, the bias
 // [16] is added and the activation applied before the store (a template parameter: the MR x 2 activations are then
@@ -44,7 +35,7 @@ VIT_AVX2_INLINE __m256 activate(__m256 v) {
 // panel slice) are prefetched into L2 on the way: the weights come from memory, their first use would wait on it.
 template <int MR, Epilogue EP>
 VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int kc, float* c, std::int64_t ldc,
-                         bool load_c, bool last, const float* bias, const float* next, int pf) {
+                         bool load_c, bool last, const float* bias, const char* next, int pf) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
@@ -53,7 +44,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
     }
 #pragma GCC unroll 2
     for (int k = 0; k < kc; ++k) {
-        if (k < pf) _mm_prefetch(reinterpret_cast<const char*>(next + k * kNr), _MM_HINT_T1);
+        if (k < pf) _mm_prefetch(next + k * 64, _MM_HINT_T1);  // one K value of a panel is a line
         const __m256 b0 = _mm256_load_ps(b + k * kNr), b1 = _mm256_load_ps(b + k * kNr + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
@@ -66,8 +57,8 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
         const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            acc[r][0] = activate<EP>(_mm256_add_ps(acc[r][0], bias0));
-            acc[r][1] = activate<EP>(_mm256_add_ps(acc[r][1], bias1));
+            acc[r][0] = simd::activate_avx2<EP>(_mm256_add_ps(acc[r][0], bias0));
+            acc[r][1] = simd::activate_avx2<EP>(_mm256_add_ps(acc[r][1], bias1));
         }
     }
 #pragma GCC unroll 6
@@ -78,7 +69,7 @@ VIT_AVX2 void micro_tile(const float* a, std::int64_t lda, const float* b, int k
 }
 
 using MicroTile = void (*)(const float*, std::int64_t, const float*, int, float*, std::int64_t, bool, bool,
-                           const float*, const float*, int);
+                           const float*, const char*, int);
 template <Epilogue EP>
 constexpr MicroTile kRowsTable[kMr + 1] = {nullptr,           micro_tile<1, EP>, micro_tile<2, EP>, micro_tile<3, EP>,
                                            micro_tile<4, EP>, micro_tile<5, EP>, micro_tile<6, EP>};
@@ -101,7 +92,6 @@ struct Problem {
 VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int p0, int p1) {
     const int K = pr.K, N = pr.N;
     const int kblocks = (K + max_kc() - 1) / max_kc(), kc = (K + kblocks - 1) / kblocks;
-    alignas(32) float tile[kMr * kNr];  // a panel past N's last full one: computed here, its valid columns copied
     alignas(32) float tile_bias[kNr];
     const MicroTile* tiles = kMicroTile[static_cast<int>(pr.ep)];
     for (int k0 = 0; k0 < K; k0 += kc) {
@@ -111,29 +101,12 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
             const float* b = pr.w + (static_cast<std::size_t>(p) * K + k0) * kNr;
             const int n0 = p * kNr, nv = std::min(kNr, N - n0);
             for (int j = 0; j < kNr; ++j) tile_bias[j] = pr.bias && j < nv ? pr.bias[n0 + j] : 0.f;
-            // the slice after this one: the next panel's, or the first panel's in the next K block
-            const float* next = p + 1 < p1    ? b + static_cast<std::size_t>(K) * kNr
-                                : k0 + kl < K ? pr.w + (static_cast<std::size_t>(p0) * K + k0 + kl) * kNr
-                                              : nullptr;
-            const int tiles_here = static_cast<int>((m1 - m0 + kMr - 1) / kMr);
-            for (std::int64_t m = m0; m < m1; m += kMr) {
-                const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
-                const PrefetchShare ps = next ? prefetch_share(static_cast<int>((m - m0) / kMr), tiles_here, kl)
-                                              : PrefetchShare{};
-                const int pf_lines = ps.count;
-                const float* pf = pf_lines > 0 ? next + static_cast<std::size_t>(ps.first) * kNr : nullptr;
-                const float* a = pr.x + m * K + k0;
-                float* c = pr.y + m * N + n0;
-                if (nv == kNr) {
-                    tiles[mr](a, K, b, kl, c, N, load_c, last, tile_bias, pf, pf_lines);
-                    continue;
-                }
-                for (int r = 0; r < mr; ++r)
-                    for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0.f;
-                tiles[mr](a, K, b, kl, tile, kNr, load_c, last, tile_bias, pf, pf_lines);
-                for (int r = 0; r < mr; ++r)
-                    for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
-            }
+            const float* next = next_slice(pr.w, K, kNr, p0, p1, p, k0, kl);
+            panel_tiles<kMr, kNr>(m0, m1, pr.y + m0 * N + n0, N, nv, load_c, next, kl,
+                                  [&](std::int64_t m, int mr, float* c, std::int64_t ldc, const char* pf, int lines) {
+                                      tiles[mr](pr.x + m * K + k0, K, b, kl, c, ldc, load_c, last, tile_bias, pf,
+                                                lines);
+                                  });
         }
     }
 }

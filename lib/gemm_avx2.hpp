@@ -21,6 +21,7 @@ public:
     PackedWeights() = default;
     PackedWeights(const float* w_nk, int K, int N);
     const float* data() const { return data_.get(); }
+    bool empty() const { return !data_; }
     std::size_t bytes() const { return bytes_; }
     int K() const { return K_; }
     int N() const { return N_; }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace vit::gemm_avx2 {
@@ -40,15 +41,44 @@ void for_each_block(std::int64_t M, int panels, std::int64_t mc, int mr, double 
     }
 }
 
-// The next panel slice's `lines` cache lines, spread over a row block's `tiles` micro-tiles: tile i prefetches
-// lines [first, first + count). All of them from the first tile stalled it on the line fill buffers (f32 ViT-B/16
-// on the AVX2 path: 174 -> 170 ms per pass).
-struct PrefetchShare {
-    int first = 0, count = 0;
-};
-inline PrefetchShare prefetch_share(int tile, int tiles, int lines) {
-    const int share = (lines + tiles - 1) / tiles, first = tile * share;
-    return {first, std::max(0, std::min(share, lines - first))};
+// The weights slice after panel p's at K offset k0 (kl values) in a block's order: panel p + 1's, or the first
+// panel's (p0) in the next K block; null after the last. w: panels of K x nr values each, K-major.
+template <class T>
+const T* next_slice(const T* w, int K, int nr, int p0, int p1, int p, int k0, int kl) {
+    const std::size_t panel = static_cast<std::size_t>(K) * nr;
+    if (p + 1 < p1) return w + (p + 1) * panel + static_cast<std::size_t>(k0) * nr;
+    if (k0 + kl < K) return w + p0 * panel + static_cast<std::size_t>(k0 + kl) * nr;
+    return nullptr;
+}
+
+// One panel's micro-tiles over rows [m0, m1) of C (corner c0, row stride ldc): tile(m, mr, c, ldc, pf, pf_lines)
+// per MR-row tile at row m, with c its corner of C, or, where the panel has only nv < NR valid columns (past N's
+// last full panel), a scratch tile (loaded from C when load_c, its nv valid columns stored back). Tile i also
+// prefetches its share of the `lines` 64-byte lines at next (null: none): lines [first, first + count) of an even
+// split. All of them from the first tile stalled it on the line fill buffers (f32 ViT-B/16 on the AVX2 path: 174 ->
+// 170 ms per pass).
+template <int MR, int NR, class C, class Tile>
+void panel_tiles(std::int64_t m0, std::int64_t m1, C* c0, std::int64_t ldc, int nv, bool load_c, const void* next,
+                 int lines, Tile&& tile) {
+    alignas(32) C scratch[MR * NR];
+    const int tiles = static_cast<int>((m1 - m0 + MR - 1) / MR);
+    const int share = (lines + tiles - 1) / tiles;
+    for (std::int64_t m = m0; m < m1; m += MR) {
+        const int mr = static_cast<int>(std::min<std::int64_t>(MR, m1 - m));
+        const int first = static_cast<int>((m - m0) / MR) * share;
+        const int count = next ? std::max(0, std::min(share, lines - first)) : 0;
+        const char* pf = count > 0 ? static_cast<const char*>(next) + static_cast<std::size_t>(first) * 64 : nullptr;
+        C* c = c0 + (m - m0) * ldc;
+        if (nv == NR) {
+            tile(m, mr, c, ldc, pf, count);
+            continue;
+        }
+        for (int r = 0; r < mr; ++r)
+            for (int j = 0; j < NR; ++j) scratch[r * NR + j] = load_c && j < nv ? c[r * ldc + j] : C{0};
+        tile(m, mr, scratch, std::int64_t{NR}, pf, count);
+        for (int r = 0; r < mr; ++r)
+            for (int j = 0; j < nv; ++j) c[r * ldc + j] = scratch[r * NR + j];
+    }
 }
 
 }  // namespace vit::gemm_avx2

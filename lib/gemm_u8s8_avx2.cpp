@@ -32,7 +32,7 @@ int max_kc() { return slice_bytes_for_l1(1536 * 16) / 16; }
 // first pf lines of 64 bytes at next (this tile's share of the next panel slice) are prefetched into L2.
 template <int MR>
 VIT_AVX2 void micro_tile(const std::uint8_t* a, std::int64_t lda, const std::int8_t* b, int kq, std::int32_t* c,
-                         std::int64_t ldc, bool load_c, const std::int8_t* next, int pf) {
+                         std::int64_t ldc, bool load_c, const char* next, int pf) {
     __m256i acc[MR][2];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
@@ -43,7 +43,7 @@ VIT_AVX2 void micro_tile(const std::uint8_t* a, std::int64_t lda, const std::int
     const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 2
     for (int g = 0; g < kq; ++g) {
-        if (g < pf) _mm_prefetch(reinterpret_cast<const char*>(next + g * 64), _MM_HINT_T1);
+        if (g < pf) _mm_prefetch(next + g * 64, _MM_HINT_T1);
         const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + g * 64));
         const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + g * 64 + 32));
 #pragma GCC unroll 4
@@ -63,7 +63,7 @@ VIT_AVX2 void micro_tile(const std::uint8_t* a, std::int64_t lda, const std::int
 }
 
 using MicroTile = void (*)(const std::uint8_t*, std::int64_t, const std::int8_t*, int, std::int32_t*, std::int64_t,
-                           bool, const std::int8_t*, int);
+                           bool, const char*, int);
 constexpr MicroTile kTiles[kMr + 1] = {nullptr, micro_tile<1>, micro_tile<2>, micro_tile<3>, micro_tile<4>};
 
 struct Problem {
@@ -79,7 +79,6 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
     const int K = pr.K, N = pr.N;
     const int kblocks = (K + max_kc() - 1) / max_kc();
     const int kc = ((K + kblocks - 1) / kblocks + kGroup - 1) / kGroup * kGroup;
-    alignas(32) std::int32_t tile[kMr * kNr];  // a panel past N's last full one: computed here, valid columns copied
     const std::size_t panel_bytes = static_cast<std::size_t>(K) * kNr;
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int kl = std::min(kc, K - k0), kq = kl / kGroup;
@@ -87,28 +86,13 @@ VIT_AVX2 void run_block(const Problem& pr, std::int64_t m0, std::int64_t m1, int
         for (int p = p0; p < p1; ++p) {
             const std::int8_t* b = pr.w + p * panel_bytes + static_cast<std::size_t>(k0) * kNr;
             const int n0 = p * kNr, nv = std::min(kNr, N - n0);
-            const std::int8_t* next = p + 1 < p1    ? b + panel_bytes
-                                      : k0 + kl < K ? pr.w + p0 * panel_bytes + static_cast<std::size_t>(k0 + kl) * kNr
-                                                    : nullptr;
-            const int tiles_here = static_cast<int>((m1 - m0 + kMr - 1) / kMr);
-            for (std::int64_t m = m0; m < m1; m += kMr) {
-                const int mr = static_cast<int>(std::min<std::int64_t>(kMr, m1 - m));
-                const PrefetchShare ps = next ? prefetch_share(static_cast<int>((m - m0) / kMr), tiles_here, kq)
-                                              : PrefetchShare{};
-                const int pf_lines = ps.count;
-                const std::int8_t* pf = pf_lines > 0 ? next + static_cast<std::size_t>(ps.first) * 64 : nullptr;
-                const std::uint8_t* a = pr.x + m * K + k0;
-                std::int32_t* c = pr.acc + m * N + n0;
-                if (nv == kNr) {
-                    kTiles[mr](a, K, b, kq, c, N, load_c, pf, pf_lines);
-                    continue;
-                }
-                for (int r = 0; r < mr; ++r)
-                    for (int j = 0; j < kNr; ++j) tile[r * kNr + j] = load_c && j < nv ? c[r * N + j] : 0;
-                kTiles[mr](a, K, b, kq, tile, kNr, load_c, pf, pf_lines);
-                for (int r = 0; r < mr; ++r)
-                    for (int j = 0; j < nv; ++j) c[r * N + j] = tile[r * kNr + j];
-            }
+            // a group of 4 K values of a panel is one 64-byte line
+            const std::int8_t* next = next_slice(pr.w, K, kNr, p0, p1, p, k0, kl);
+            panel_tiles<kMr, kNr>(
+                m0, m1, pr.acc + m0 * N + n0, N, nv, load_c, next, kq,
+                [&](std::int64_t m, int mr, std::int32_t* c, std::int64_t ldc, const char* pf, int lines) {
+                    kTiles[mr](pr.x + m * K + k0, K, b, kq, c, ldc, load_c, pf, lines);
+                });
         }
     }
 }

@@ -109,11 +109,10 @@ void VitModel::Impl::block(int index, std::int64_t B, int n) {
     if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
     if (int8_attention_amx()) {
         to_bf16(qkv.data(), M * 3 * D, qkvb.data());
-        w.attn_bf16.forward(qkvb.data(), B, T, sink ? probs.data() : nullptr, hb.data(), n > 0 && !sink ? n : -1);
+        w.attn_bf16.forward(qkvb.data(), B, T, sink ? probs.data() : nullptr, hb.data(), attention_queries(n));
         from_bf16(hb.data(), M * D, h.data());  // h = attention(q, k, v)   [B, T, D]
     } else {
-        // h = attention(q, k, v); the last block (n > 0) needs only its first n tokens' rows
-        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data(), n > 0 && !sink ? n : -1);
+        w.attn.forward(qkv.data(), B, T, sink ? probs.data() : nullptr, h.data(), attention_queries(n));
     }
     if (sink) sink(index, probs.data(), B, m.num_heads, T);
     float* xr = x.data();
@@ -150,7 +149,7 @@ void VitModel::Impl::block_bf16(int index, std::int64_t B, int n) {
     w.norm1.forward_bf16(x.data(), M, hb.data());  // hb = norm1(x)   bf16
     if (sink) probs.resize(static_cast<std::size_t>(B * m.num_heads * T * T));
     float* p = sink ? probs.data() : nullptr;
-    const std::int64_t queries = n > 0 && !sink ? n : -1;  // the last block needs only its first n tokens' rows
+    const std::int64_t queries = attention_queries(n);
     if (bf16_attention()) {
         w.qkv.forward_bf16(hb.data(), M, qkvb.data());                  // [B, T, 3, H, d] bf16
         w.attn_bf16.forward(qkvb.data(), B, T, p, hb.data(), queries);  // hb = attention(q, k, v)   [B, T, D] bf16

@@ -83,6 +83,9 @@ struct VitModel::Impl {
     // INT8 on CPUs with AMX runs attention in bf16 on AMX tiles as well (the int8 linears around it round far more
     // than bf16 does; ~2.5x faster than the f32 kernels): q, k, v rounded to bf16, the context back to f32.
     bool int8_attention_amx() const { return precision == Precision::INT8 && amx_attention(); }
+    // The query rows a block's attention needs: the first n tokens' in the last block (n > 0), whose output only
+    // they carry on; all (-1) elsewhere and whenever the sink wants the probabilities.
+    std::int64_t attention_queries(int n) const { return n > 0 && !sink ? n : -1; }
     void encode(const float* images, std::int64_t B, int n);         // all of the above
     void pool(std::int64_t B, int n, FeaturePool pool, float* out);  // final norm + pooling -> [B, E or D]
 };

@@ -221,7 +221,7 @@ std::vector<std::int8_t> Linear::quantize_weights(const float* w_nk) {
 }
 
 std::size_t Linear::weight_bytes() const {
-    if (gemm_.data()) return gemm_.bytes();
+    if (!gemm_.empty()) return gemm_.bytes();
     if (!gemm_s8_.empty()) return gemm_s8_.bytes();
     return weights_ ? weights_.get_desc().get_size() : 0;
 }
@@ -267,7 +267,7 @@ std::string Linear::describe(std::int64_t M, const char* io) const {
 void Linear::forward(const float* x, std::int64_t M, float* y) const {
     const op_profile::Scope timing(op_profile::Kind::Linear, [&] { return describe(M, ""); });
     const float* bias = static_cast<const float*>(bias_.get_data_handle());
-    if (gemm_.data()) {
+    if (!gemm_.empty()) {
         gemm_avx2::gemm(x, M, gemm_, bias, gemm_epilogue(ep_), y);
         return;
     }

@@ -67,7 +67,7 @@ public:
     void forward(const float* x, std::int64_t M, QuantizedRows& y) const;
     void forward(const QuantizedRows& x, float* y) const;
     void prepare(std::int64_t M) const {  // builds forward(M)'s primitive without running it
-        if (!gemm_.data() && gemm_s8_.empty()) prim(M);
+        if (gemm_.empty() && gemm_s8_.empty()) prim(M);
     }
     // BF16 only (ops_bf16.cpp): x [M, K] already in bf16, no reorder; y f32 (epilogue as above) or bf16.
     void forward_bf16(const std::uint16_t* x, std::int64_t M, float* y) const;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "activations_avx2.hpp"
@@ -173,14 +174,6 @@ VIT_ROW_KERNELS(scalar, )
 
 #define VIT_AVX2_INLINE inline __attribute__((target("avx2,fma"), always_inline))
 
-template <Act A>
-VIT_AVX2_INLINE __m256 activate_avx2(__m256 v) {
-    if constexpr (A == Act::Gelu) return simd::gelu_erf_avx2(v);
-    if constexpr (A == Act::GeluTanh) return simd::gelu_tanh_avx2(v);
-    if constexpr (A == Act::QuickGelu) return simd::quick_gelu_avx2(v);
-    return v;
-}
-
 // Eight columns of v = act((acc + off) * xs * ws + b), the scalar row's formula.
 template <Act A, bool Off>
 VIT_AVX2_INLINE __m256 dequant8(const std::int32_t* acc, const std::int32_t* off, __m256 xs, const float* ws,
@@ -188,7 +181,7 @@ VIT_AVX2_INLINE __m256 dequant8(const std::int32_t* acc, const std::int32_t* off
     __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc));
     if constexpr (Off) a = _mm256_add_epi32(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off)));
     const __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), xs), _mm256_loadu_ps(ws));
-    return activate_avx2<A>(_mm256_add_ps(v, _mm256_loadu_ps(b)));
+    return simd::activate_avx2<A>(_mm256_add_ps(v, _mm256_loadu_ps(b)));
 }
 
 // Eight floats times inv, rounded half away from zero, as int32 (quantize_with's rounding).
@@ -276,38 +269,34 @@ __attribute__((target("avx2,fma"))) void dequantize_avx2(const std::int32_t* acc
     }
 }
 
-template <Act A>
-void dequantize_avx2(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
-                     const float* b, bool accumulate, float* y) {
-    if (off) dequantize_avx2<A, true>(acc, off, N, xs, ws, b, accumulate, y);
-    else dequantize_avx2<A, false>(acc, off, N, xs, ws, b, accumulate, y);
+// Calls f(std::integral_constant<Act, act>, std::bool_constant<has offset>): the AVX2 row kernel instantiated for
+// the runtime activation and offset.
+template <class F>
+void with_act(Act act, bool off, F&& f) {
+    const auto go = [&](auto a) {
+        if (off) f(a, std::true_type{});
+        else f(a, std::false_type{});
+    };
+    switch (act) {
+        case Act::None: go(std::integral_constant<Act, Act::None>{}); break;
+        case Act::Gelu: go(std::integral_constant<Act, Act::Gelu>{}); break;
+        case Act::GeluTanh: go(std::integral_constant<Act, Act::GeluTanh>{}); break;
+        case Act::QuickGelu: go(std::integral_constant<Act, Act::QuickGelu>{}); break;
+    }
 }
 
 void dequantize_avx2_rows(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
                           const float* b, Act act, bool accumulate, float* y) {
-    switch (act) {
-        case Act::None: dequantize_avx2<Act::None>(acc, off, N, xs, ws, b, accumulate, y); break;
-        case Act::Gelu: dequantize_avx2<Act::Gelu>(acc, off, N, xs, ws, b, accumulate, y); break;
-        case Act::GeluTanh: dequantize_avx2<Act::GeluTanh>(acc, off, N, xs, ws, b, accumulate, y); break;
-        case Act::QuickGelu: dequantize_avx2<Act::QuickGelu>(acc, off, N, xs, ws, b, accumulate, y); break;
-    }
-}
-
-template <Act A>
-void requantize_avx2(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
-                     const float* b, float* row, std::int8_t* q, float& scale, std::uint8_t flip) {
-    if (off) requantize_avx2<A, true>(acc, off, N, xs, ws, b, row, q, scale, flip);
-    else requantize_avx2<A, false>(acc, off, N, xs, ws, b, row, q, scale, flip);
+    with_act(act, off != nullptr, [&](auto a, auto o) {
+        dequantize_avx2<decltype(a)::value, decltype(o)::value>(acc, off, N, xs, ws, b, accumulate, y);
+    });
 }
 
 void requantize_avx2_rows(const std::int32_t* acc, const std::int32_t* off, std::int64_t N, float xs, const float* ws,
                           const float* b, Act act, float* row, std::int8_t* q, float& scale, std::uint8_t flip) {
-    switch (act) {
-        case Act::None: requantize_avx2<Act::None>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
-        case Act::Gelu: requantize_avx2<Act::Gelu>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
-        case Act::GeluTanh: requantize_avx2<Act::GeluTanh>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
-        case Act::QuickGelu: requantize_avx2<Act::QuickGelu>(acc, off, N, xs, ws, b, row, q, scale, flip); break;
-    }
+    with_act(act, off != nullptr, [&](auto a, auto o) {
+        requantize_avx2<decltype(a)::value, decltype(o)::value>(acc, off, N, xs, ws, b, row, q, scale, flip);
+    });
 }
 
 constexpr RowKernels avx2_kernels{quantize_avx2, dequantize_avx2_rows, requantize_avx2_rows};

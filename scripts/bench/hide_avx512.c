@@ -6,19 +6,19 @@
 //     LD_AUDIT=$PWD/hide_avx512.so PROGRAM ...       (node: add --disable-wasm-trap-handler, see below)
 //
 // LD_AUDIT, not LD_PRELOAD: the dynamic loader calls an audit module's la_version before it loads the
-// program's libraries, so the shim is in place before any of their constructors asks CPUID (oneDNN's does;
-// a preloaded library's constructor runs after those of the libraries loaded with it).
+// program's libraries, so the shim is in place before any of their constructors asks CPUID (with LD_PRELOAD, oneDNN
+// still reported AMX: a preloaded library's constructor runs after those of the libraries loaded with it).
 // How: arch_prctl(ARCH_SET_CPUID, 0) makes the CPUID instruction fault (needs the cpuid_fault CPU flag; the
 // setting is inherited by threads and child processes and reset by execve, so every process loads the shim
 // again); the SIGSEGV handler runs the real CPUID with faulting briefly off, clears the feature bits and
 // resumes after the instruction. Any other SIGSEGV goes to the default action (or to a handler the program
-// installed later and that chains to ours). node's WebAssembly trap handler does not chain: run node with
-// --disable-wasm-trap-handler (onnxruntime-node does not use WebAssembly). glibc's own string functions chose their
-// variants before the shim loads and keep them: that is not code whose speed run.py compares.
+// installed later and that chains to ours). node 20 segfaulted under the shim unless started with
+// --disable-wasm-trap-handler (it has its own SIGSEGV handling for WebAssembly, which onnxruntime-node does not use).
+// glibc's string functions may keep variants picked from CPUID reads made before the shim loaded: not code whose
+// speed run.py compares.
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>

@@ -147,7 +147,7 @@ def avx2_cpu_setup(info, tmp, ort_env):
     if p.returncode != 0:
         raise BenchError(f"hide_avx512.c does not build: {first_error_line(p.stderr)}")
     env = {"LD_AUDIT": so}
-    # node resets or replaces the SIGSEGV handler in some versions (its WebAssembly trap handler): find flags
+    # node 20 segfaulted under the shim unless its WebAssembly trap handler was off: find flags
     # with which it runs under the shim, and check that onnxruntime-node loads there
     node_flags = None
     if ort_env is not None:
